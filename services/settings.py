@@ -1,0 +1,49 @@
+"""Runtime settings, read from ``LEADLEDGER_*`` environment variables or a ``.env`` file.
+
+Every address has an embedded default; point the same names at a real Kafka and PostgreSQL
+for production (see ``deploy/``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All process settings; one instance is built per process from the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LEADLEDGER_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    database_url: str = "postgresql://postgres@127.0.0.1:15432/leadledger"
+    events_topic: str = "leadledger.events"
+    rejected_topic: str = "leadledger.rejected"
+    derived_topic: str = "leadledger.derived"
+    partitions: int = Field(default=4, ge=1)
+    data_dir: Path = Path(".leadledger")
+    funnel_file: Path | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    processor_web_port: int = 6066
+    processor_id: str = "leadledger-processor"
+    #: bearer token -> the CloudEvents ``source`` that token may publish for.
+    api_tokens: dict[str, str] = Field(
+        default_factory=lambda: {"dev-token-crm": "crm", "dev-token-web": "web-forms"}
+    )
+    max_body_bytes: int = 1_048_576
+    max_batch_events: int = 1000
+    #: events whose time is further ahead of their broker timestamp are rejected.
+    max_future_skew_seconds: float = 300.0
+    #: events older than the partition's stream time by more than this are rejected as too late.
+    allowed_lateness_seconds: float = 30 * 86400.0
+    batch_max_events: int = 2000
+    batch_within_seconds: float = 0.2
+    #: Tansu holds consumer-group joins for half the session timeout: keep it short locally.
+    broker_session_timeout_seconds: float = 10.0
+    broker_rebalance_timeout_seconds: float = 20.0
+    log_level: str = "info"
