@@ -1,25 +1,35 @@
-"""Small, typed helpers for owning child processes: free ports, readiness waits, clean stops.
+"""Small, typed helpers for owning child processes: free ports, readiness waits, clean stops,
+and the file permissions a child run as an unprivileged user needs.
 
-Everything here works on processes this Python process started itself (a ``subprocess.Popen``)
-and never looks processes up by name.
+Everything here acts on processes this Python process started itself (a ``subprocess.Popen``)
+or on a PID read from a file we own; nothing looks processes up by name.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import signal
 import socket
+import stat
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "ProcessStartError",
     "free_port",
     "log_tail",
+    "make_readable_tree",
+    "make_traversable",
     "pid_is_alive",
+    "pid_listens_on",
     "port_is_open",
+    "process_cmdline",
+    "run_as_kwargs",
+    "shm_attach_count",
     "stop_process",
     "wait_for_port",
 ]
@@ -50,6 +60,31 @@ def port_is_open(host: str, port: int, timeout: float = 0.2) -> bool:
         return False
 
 
+def pid_listens_on(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` holds a TCP socket listening on ``port`` (None: cannot tell).
+
+    A plain connect can reach somebody else's server when a "free" port was taken in the
+    meantime; this tells our child's listener from another one (Linux /proc only).
+    """
+    inodes: set[str] = set()
+    try:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for row in Path(table).read_text().splitlines()[1:]:
+                fields = row.split()
+                # local_address is HEXIP:HEXPORT; state 0A is LISTEN.
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                    inodes.add(fields[9])
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except (OSError, IndexError, ValueError):
+        return None
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            link = os.readlink(fd)
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return True
+    return False
+
+
 def log_tail(path: Path | None, max_lines: int = 40) -> str:
     """Return the last ``max_lines`` lines of a log file, or a note when there is none."""
     if path is None:
@@ -76,7 +111,7 @@ def wait_for_port(
     log_path: Path | None = None,
     what: str = "process",
 ) -> None:
-    """Block until ``host:port`` accepts TCP connections.
+    """Block until ``host:port`` accepts TCP connections, from ``proc`` itself if given.
 
     Raises ProcessStartError as soon as ``proc`` exits (so a crash is not reported as a timeout)
     or when ``timeout`` seconds pass; the message carries the tail of ``log_path``.
@@ -88,7 +123,9 @@ def wait_for_port(
                 f"{what} exited with code {proc.returncode} before {host}:{port} opened "
                 f"({_describe(proc, log_path)})"
             )
-        if port_is_open(host, port):
+        if port_is_open(host, port) and (
+            proc is None or pid_listens_on(proc.pid, port) is not False
+        ):
             return
         if time.monotonic() >= deadline:
             raise ProcessStartError(
@@ -112,6 +149,65 @@ def pid_is_alive(pid: int) -> bool:
         # The state follows the parenthesised command name, which may itself contain ')'.
         return stat.rpartition(")")[2].split()[0] != "Z"
     return True
+
+
+def process_cmdline(pid: int) -> list[str]:
+    """The argv of a live process (from /proc), or an empty list if it is gone or unreadable."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _open_up(path: Path, mode_bits: int) -> None:
+    mode = path.stat().st_mode
+    if mode & mode_bits != mode_bits:
+        path.chmod(mode | mode_bits)
+
+
+def make_traversable(path: Path) -> None:
+    """Let other users pass through every ancestor of ``path`` (pytest tmp dirs are 0700)."""
+    for ancestor in path.parents:
+        _open_up(ancestor, stat.S_IXGRP | stat.S_IXOTH)
+
+
+def make_readable_tree(root: Path) -> None:
+    """Make a tree readable, and its executables runnable, by every user.
+
+    A child run as an unprivileged user must be able to read files a root install created.
+    """
+    read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
+    make_traversable(root)
+    for dirpath, _dirnames, filenames in os.walk(root):
+        _open_up(Path(dirpath), read | execute)
+        for name in filenames:
+            file = Path(dirpath) / name
+            if file.is_symlink():
+                continue
+            executable = file.stat().st_mode & stat.S_IXUSR
+            _open_up(file, read | execute if executable else read)
+
+
+def run_as_kwargs(user: pwd.struct_passwd | None) -> dict[str, Any]:
+    """``subprocess`` keyword arguments that run a child as ``user`` (nothing for None)."""
+    if user is None:
+        return {}
+    # extra_groups=[] drops root's supplementary groups as well.
+    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+
+def shm_attach_count(shmid: int) -> int:
+    """How many processes have SysV shared memory segment ``shmid`` attached (0 if gone)."""
+    try:
+        rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    except OSError:
+        return 0
+    for row in rows:
+        fields = row.split()
+        if len(fields) > 6 and fields[1] == str(shmid):
+            return int(fields[6])
+    return 0
 
 
 def stop_process(
