@@ -19,6 +19,9 @@ class Settings(BaseSettings):
         env_prefix="LEADLEDGER_", env_file=".env", extra="ignore", frozen=True
     )
 
+    #: ``leadledger up`` starts Tansu and PostgreSQL itself at the addresses below; set it to
+    #: false to run only the processor and the API against an existing Kafka and PostgreSQL.
+    embedded: bool = True
     kafka_bootstrap: str = "127.0.0.1:19092"
     database_url: str = "postgresql://postgres@127.0.0.1:15432/leadledger"
     events_topic: str = "leadledger.events"

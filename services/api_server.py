@@ -1,0 +1,72 @@
+"""``leadledger api``: the HTTP API process, wired to Kafka and the Postgres read models."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+import uvicorn
+
+from events.funnel import Funnel, load_funnel
+from services import metrics
+from services.api.app import create_app
+from services.publisher import KafkaPublisher
+from services.settings import Settings
+from services.store.lead_reader import PostgresLeadReader
+from services.store.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+
+async def refresh_stage_gauge(pool: asyncpg.Pool, funnel: Funnel, every: float = 5.0) -> None:
+    """Keep ``leadledger_leads{stage}`` equal to the read model, every stage of the funnel.
+
+    Read from Postgres rather than counted in a worker, so the figure stays whole however
+    many processors share the partitions.
+    """
+    while True:
+        try:
+            rows = await pool.fetch(
+                "SELECT current_stage, count(*) AS n FROM lead_current"
+                " WHERE current_stage IS NOT NULL GROUP BY current_stage"
+            )
+            counts = {r["current_stage"]: r["n"] for r in rows}
+            for stage in funnel.stages:
+                metrics.LEADS.labels(stage=stage).set(counts.get(stage, 0))
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("could not refresh leadledger_leads: %s", exc)
+        await asyncio.sleep(every)
+
+
+async def serve(settings: Settings) -> None:
+    funnel = load_funnel(settings.funnel_file)
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=8)
+    async with pool.acquire() as conn:
+        await migrate(conn)
+    publisher = KafkaPublisher(settings.kafka_bootstrap, settings.events_topic)
+    await publisher.start()
+    gauge = asyncio.create_task(refresh_stage_gauge(pool, funnel))
+    try:
+        app = create_app(settings, publisher, PostgresLeadReader(pool), funnel)
+        config = uvicorn.Config(
+            app,
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level=settings.log_level,
+            access_log=False,
+        )
+        await uvicorn.Server(config).serve()
+    finally:
+        gauge.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gauge
+        await publisher.stop()
+        await pool.close()
+
+
+def run_api(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM."""
+    logging.basicConfig(level=settings.log_level.upper())
+    asyncio.run(serve(settings))

@@ -1,0 +1,52 @@
+"""Turns a committed batch's outcome into metric updates, aggregated per batch."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from services import metrics
+from services.processor.pipeline import BatchOutcome
+
+
+class EventTimeClock:
+    """Tracks the newest applied event time; lag is computed when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.newest: float | None = None
+        metrics.EVENT_TIME_LAG.set_function(self.lag)
+
+    def lag(self) -> float:
+        return 0.0 if self.newest is None else max(0.0, time.time() - self.newest)
+
+    def saw(self, timestamp: float) -> None:
+        if self.newest is None or timestamp > self.newest:
+            self.newest = timestamp
+            metrics.NEWEST_EVENT_TIME.set(timestamp)
+
+
+def observe(outcome: BatchOutcome, clock: EventTimeClock) -> None:
+    """Record one committed batch. Counters are incremented once per label set per batch."""
+    for type_, n in Counter(e.type for e in outcome.accepted).items():
+        metrics.EVENTS_PROCESSED.labels(type=type_).inc(n)
+    for type_, n in Counter(e.type for e in outcome.out_of_order).items():
+        metrics.EVENTS_OUT_OF_ORDER.labels(type=type_).inc(n)
+    for reason, n in Counter(r.rejection.reason.value for r in outcome.rejected).items():
+        metrics.EVENTS_REJECTED.labels(reason=reason, component="processor").inc(n)
+    transitions: Counter[tuple[str, str]] = Counter()
+    for changes in outcome.changes:
+        for t in changes.transitions:
+            transitions[(t.from_stage or "none", t.to_stage)] += 1
+        for x in changes.exits:
+            metrics.TIME_IN_STAGE.labels(stage=x.stage).observe(x.seconds)
+        for h in changes.handoffs_completed:
+            if h.latency_seconds is not None and h.action is not None:
+                metrics.HANDOFF_LATENCY.labels(action=h.action).observe(h.latency_seconds)
+            if h.system_delay_seconds is not None:
+                metrics.HANDOFF_SYSTEM_DELAY.observe(h.system_delay_seconds)
+            if h.human_delay_seconds is not None:
+                metrics.HANDOFF_HUMAN_DELAY.observe(h.human_delay_seconds)
+    for (frm, to), n in transitions.items():
+        metrics.STAGE_TRANSITIONS.labels(from_stage=frm, to_stage=to).inc(n)
+    if outcome.accepted:
+        clock.saw(max(e.time for e in outcome.accepted).timestamp())

@@ -1,0 +1,57 @@
+"""What the batch pipeline needs from the outside world, as small Protocols.
+
+The Postgres store and the Kafka dead-letter sink implement them; unit tests use fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from events.envelope import Event
+from events.errors import Rejection
+from projections.lead import LeadState
+from services.processor.records import Checkpoint, Record
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRecord:
+    record: Record
+    rejection: Rejection
+    lead_id: str | None
+    event_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchWrite:
+    """Everything one batch changes, committed atomically with its checkpoints."""
+
+    topic: str
+    accepted: Sequence[tuple[Record, Event]]
+    leads: Sequence[LeadState]
+    rejected: Sequence[RejectedRecord]
+    checkpoints: dict[int, Checkpoint]
+
+
+class CheckpointMoved(Exception):  # noqa: N818 - a signal to retry, not a failure
+    """Another worker advanced a partition we are writing: reload and redo the batch."""
+
+
+class ProjectionStore(Protocol):
+    async def load_checkpoints(self, topic: str, partitions: Sequence[int]) -> dict[int, Checkpoint]:
+        ...
+
+    async def load_histories(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
+        ...
+
+    async def existing_ids(self, event_ids: Sequence[str]) -> set[str]:
+        ...
+
+    async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
+        """Write the batch; raise CheckpointMoved if a stored offset differs from ``expected``."""
+
+
+class DeadLetterSink(Protocol):
+    async def send(self, rejected: Sequence[RejectedRecord]) -> None:
+        """Publish to the rejected-events topic and wait until the broker has them."""

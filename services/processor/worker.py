@@ -1,0 +1,158 @@
+"""The Faust worker: a thin agent that hands buffered records to the batch pipeline.
+
+Faust keeps consumer groups, rebalancing, the web server and the CLI; the pipeline keeps the
+state. Settings suit Tansu locally and real Kafka alike: no idempotent producer and no
+exactly_once (Tansu rejects InitProducerId), short session timeouts (Tansu holds a group join
+for half of it). Exactly-once in effect comes from the Postgres checkpoints instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from events.funnel import Funnel, load_funnel
+from services.processor.dead_letters import KafkaDeadLetters
+from services.processor.observe import EventTimeClock, observe
+from services.processor.pipeline import BatchPipeline, Limits
+from services.processor.records import Record
+from services.settings import Settings
+from services.store.migrate import migrate
+from services.store.projection_store import PostgresProjectionStore
+
+log = logging.getLogger(__name__)
+
+
+def _record(event: Any) -> Record:
+    msg = event.message
+    return Record(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        key=msg.key,
+        value=msg.value if msg.value is not None else b"",
+        timestamp_ms=round(msg.timestamp * 1000),  # Faust gives seconds as a float
+        headers=tuple((k, bytes(v)) for k, v in (msg.headers or ())),
+    )
+
+
+class Runtime:
+    """Lazily built resources shared by the agent: the pool and the pipeline."""
+
+    def __init__(self, app: faust.App, settings: Settings, funnel: Funnel) -> None:
+        self.app = app
+        self.settings = settings
+        self.funnel = funnel
+        self.clock = EventTimeClock()
+        self._pipeline: BatchPipeline | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+        self.rejected_topic = app.topic(
+            settings.rejected_topic,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+        )
+
+    async def pipeline(self) -> BatchPipeline:
+        async with self._lock:
+            if self._pipeline is None:
+                self._pool = await asyncpg.create_pool(
+                    self.settings.database_url, min_size=1, max_size=4
+                )
+                async with self._pool.acquire() as conn:
+                    await migrate(conn)
+                s = self.settings
+                self._pipeline = BatchPipeline(
+                    s.events_topic,
+                    self.funnel,
+                    PostgresProjectionStore(self._pool, s.processor_id),
+                    KafkaDeadLetters(self._send_dead_letter),
+                    Limits(
+                        max_future_skew=timedelta(seconds=s.max_future_skew_seconds),
+                        allowed_lateness=timedelta(seconds=s.allowed_lateness_seconds),
+                    ),
+                )
+            return self._pipeline
+
+    async def _send_dead_letter(
+        self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> object:
+        return await self.rejected_topic.send(key=key, value=value, headers=headers)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+
+def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
+    """The processor's Faust app, wired to the topics and stores in ``settings``."""
+    funnel = funnel or load_funnel(settings.funnel_file)
+    datadir = settings.data_dir / "faust"
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.processor_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_allow_declare=True,
+        broker_session_timeout=settings.broker_session_timeout_seconds,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_seconds / 3),
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        web_port=settings.processor_web_port,
+        web_host="127.0.0.1",
+        web_in_thread=False,
+        datadir=str(datadir),
+        producer_acks=-1,
+    )
+    runtime = Runtime(app, settings, funnel)
+    events_topic = app.topic(
+        settings.events_topic,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+    )
+
+    @app.agent(events_topic)
+    async def project(stream: Any) -> None:
+        # Thin on purpose: buffer, convert, hand over, count. All decisions live in the pipeline.
+        pipeline = await runtime.pipeline()
+        async for buffered in stream.take_events(
+            settings.batch_max_events, within=settings.batch_within_seconds
+        ):
+            outcome = await pipeline.process([_record(e) for e in buffered])
+            observe(outcome, runtime.clock)
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        if runtime._pipeline is not None:
+            runtime._pipeline.forget()
+
+    @app.page("/metrics")
+    async def _metrics(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/healthz")
+    async def _health(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    app.leadledger_runtime = runtime  # type: ignore[attr-defined]
+    return app
+
+
+def run_worker(settings: Settings) -> None:
+    """Run the processor in the foreground until SIGINT/SIGTERM (``leadledger processor``)."""
+    from faust.worker import Worker
+
+    logging.basicConfig(level=settings.log_level.upper())
+    app = create_app(settings)
+    worker = Worker(app, loglevel=settings.log_level, redirect_stdouts=False)
+    worker.execute_from_commandline()

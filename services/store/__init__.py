@@ -1,0 +1,1 @@
+"""PostgreSQL adapters: migrations, the processor's batch store and the API's lead reader."""

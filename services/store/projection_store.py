@@ -1,0 +1,175 @@
+"""PostgreSQL side of the processor: one transaction per batch, rows and checkpoints together."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import orjson
+
+from events.codec import decode_obj, to_obj
+from events.envelope import Event
+from projections.lead import LeadState
+from services.processor.ports import BatchWrite, CheckpointMoved
+from services.processor.records import Checkpoint
+
+_LEAD_COLUMNS = (
+    "lead_id", "current_stage", "current_team", "highest_stage", "owner_id", "owner_team",
+    "created_at", "entered_current_at", "first_event_at", "last_event_at", "event_count",
+    "merged_into", "handoff_started_at", "handoff_action", "handoff_latency_seconds",
+)  # fmt: skip
+_UPSERT_LEAD = (
+    f"INSERT INTO lead_current ({', '.join(_LEAD_COLUMNS)}) VALUES "
+    f"({', '.join(f'${i}' for i in range(1, len(_LEAD_COLUMNS) + 1))}) "
+    "ON CONFLICT (lead_id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _LEAD_COLUMNS[1:])
+    + ", updated_at = now()"
+)
+
+
+def lead_row(state: LeadState) -> tuple[Any, ...]:
+    v = state.view
+    last = v.handoffs[-1] if v.handoffs else None
+    current_team = v.stages[-1].team if v.stages else None
+    return (
+        v.lead_id, v.current_stage, current_team, v.highest_stage, v.owner_id, v.team,
+        v.created_at, v.entered_current_at, v.first_event_at, v.last_event_at, v.event_count,
+        v.merged_into, last.started_at if last else None, last.action if last else None,
+        last.latency_seconds if last else None,
+    )  # fmt: skip
+
+
+class PostgresProjectionStore:
+    """Implements ``ProjectionStore`` over an asyncpg pool for one consumer name."""
+
+    def __init__(self, pool: asyncpg.Pool, consumer: str) -> None:
+        self.pool = pool
+        self.consumer = consumer
+
+    async def load_checkpoints(
+        self, topic: str, partitions: Sequence[int]
+    ) -> dict[int, Checkpoint]:
+        rows = await self.pool.fetch(
+            "SELECT kafka_partition, kafka_offset, stream_time FROM projection_checkpoint"
+            " WHERE consumer = $1 AND kafka_topic = $2 AND kafka_partition = ANY($3::int[])",
+            self.consumer,
+            topic,
+            list(partitions),
+        )
+        return {r["kafka_partition"]: Checkpoint(r["kafka_offset"], r["stream_time"]) for r in rows}
+
+    async def load_histories(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
+        rows = await self.pool.fetch(
+            "SELECT lead_id, payload::text AS payload FROM event_archive"
+            " WHERE lead_id = ANY($1::text[]) ORDER BY lead_id, event_time, event_id",
+            list(lead_ids),
+        )
+        out: dict[str, list[Event]] = {}
+        for r in rows:
+            out.setdefault(r["lead_id"], []).append(decode_obj(orjson.loads(r["payload"])))
+        return out
+
+    async def existing_ids(self, event_ids: Sequence[str]) -> set[str]:
+        if not event_ids:
+            return set()
+        rows = await self.pool.fetch(
+            "SELECT event_id FROM event_archive WHERE event_id = ANY($1::text[])", list(event_ids)
+        )
+        return {r["event_id"] for r in rows}
+
+    async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._fence(conn, batch.topic, expected)
+            if batch.accepted:
+                await conn.copy_records_to_table(
+                    "event_archive",
+                    columns=(
+                        "event_id", "lead_id", "event_type", "source", "event_time",
+                        "schemaversion", "payload", "kafka_topic", "kafka_partition",
+                        "kafka_offset",
+                    ),  # fmt: skip
+                    records=[
+                        (e.id, e.subject, e.type, e.source, e.time, e.schemaversion,
+                         orjson.dumps(to_obj(e)).decode(), r.topic, r.partition, r.offset)
+                        for r, e in batch.accepted
+                    ],  # fmt: skip
+                )
+            if batch.leads:
+                await self._write_leads(conn, batch.leads)
+            if batch.rejected:
+                await conn.executemany(
+                    "INSERT INTO rejected_event (kafka_topic, kafka_partition, kafka_offset,"
+                    " lead_id, event_id, reason, detail, raw) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+                    " ON CONFLICT DO NOTHING",
+                    [
+                        (x.record.topic, x.record.partition, x.record.offset, x.lead_id,
+                         x.event_id, x.rejection.reason.value, x.rejection.detail,
+                         x.record.value)
+                        for x in batch.rejected
+                    ],  # fmt: skip
+                )
+            await conn.executemany(
+                "INSERT INTO projection_checkpoint"
+                " (consumer, kafka_topic, kafka_partition, kafka_offset, stream_time)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (consumer, kafka_topic, kafka_partition)"
+                " DO UPDATE SET kafka_offset = EXCLUDED.kafka_offset,"
+                " stream_time = EXCLUDED.stream_time, updated_at = now()",
+                [
+                    (self.consumer, batch.topic, p, c.offset, c.stream_time)
+                    for p, c in sorted(batch.checkpoints.items())
+                ],
+            )
+
+    async def _fence(
+        self, conn: asyncpg.Connection, topic: str, expected: dict[int, int | None]
+    ) -> None:
+        # Row locks serialise two workers that both believe they own a partition (a rebalance
+        # in flight); the loser sees an offset it did not expect and redoes its batch.
+        rows = await conn.fetch(
+            "SELECT kafka_partition, kafka_offset FROM projection_checkpoint"
+            " WHERE consumer = $1 AND kafka_topic = $2 AND kafka_partition = ANY($3::int[])"
+            " ORDER BY kafka_partition FOR UPDATE",
+            self.consumer,
+            topic,
+            sorted(expected),
+        )
+        stored = {r["kafka_partition"]: r["kafka_offset"] for r in rows}
+        for partition, offset in expected.items():
+            if stored.get(partition) != offset:
+                raise CheckpointMoved(f"partition {partition}: {stored.get(partition)} != {offset}")
+
+    async def _write_leads(self, conn: asyncpg.Connection, leads: Sequence[LeadState]) -> None:
+        ids = [s.lead_id for s in leads]
+        await conn.executemany(_UPSERT_LEAD, [lead_row(s) for s in leads])
+        # A late event can rewrite any part of a lead's history, so its rows are replaced.
+        await conn.execute("DELETE FROM lead_stage_history WHERE lead_id = ANY($1::text[])", ids)
+        await conn.execute("DELETE FROM lead_handoff WHERE lead_id = ANY($1::text[])", ids)
+        await conn.copy_records_to_table(
+            "lead_stage_history",
+            columns=(
+                "lead_id", "seq", "stage", "team", "entered_at", "exited_at", "seconds",
+                "from_stage", "reason", "entered_via",
+            ),  # fmt: skip
+            records=[
+                (s.lead_id, i, sp.stage, sp.team, sp.entered_at, sp.exited_at, sp.seconds,
+                 sp.from_stage, sp.reason, sp.entered_via)
+                for s in leads
+                for i, sp in enumerate(s.view.stages)
+            ],  # fmt: skip
+        )
+        await conn.copy_records_to_table(
+            "lead_handoff",
+            columns=(
+                "lead_id", "seq", "started_at", "start_event_id", "assigned_at", "action",
+                "action_at", "action_event_id", "latency_seconds", "system_delay_seconds",
+                "human_delay_seconds",
+            ),  # fmt: skip
+            records=[
+                (s.lead_id, i, h.started_at, h.start_event_id, h.assigned_at, h.action,
+                 h.action_at, h.action_event_id, h.latency_seconds, h.system_delay_seconds,
+                 h.human_delay_seconds)
+                for s in leads
+                for i, h in enumerate(s.view.handoffs)
+            ],  # fmt: skip
+        )

@@ -1,0 +1,125 @@
+"""``leadledger up``: the whole service on one machine, every process owned and stopped by PID.
+
+Order matters: PostgreSQL and the broker first, then topics (created explicitly so Faust
+never meets auto-created topics with the wrong partition count), then the processor, the API
+and, for ``--demo``, the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit
+
+from rich.console import Console
+
+from services.embedded.postgres import EmbeddedPostgres
+from services.embedded.procs import stop_process, wait_for_port
+from services.embedded.tansu import TansuBroker
+from services.embedded.topics import ensure_topics, leadledger_topics
+from services.settings import Settings
+
+console = Console()
+
+
+def _port(address: str, default: int) -> int:
+    return urlsplit(address if "://" in address else f"//{address}").port or default
+
+
+@contextmanager
+def _child(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Iterator[None]:
+    log = (log_dir / f"{name}.log").open("ab")
+    proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    console.print(f"  started {name} (pid {proc.pid}), log: {log_dir / f'{name}.log'}")
+    _CHILDREN[name] = proc
+    try:
+        yield
+    finally:
+        stop_process(proc, sig=signal.SIGTERM, timeout=15)
+        _CHILDREN.pop(name, None)
+        log.close()
+
+
+_CHILDREN: dict[str, subprocess.Popen[bytes]] = {}
+
+
+class _Stop(Exception):  # noqa: N818 - control flow for signal handling
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def run_stack(settings: Settings, *, demo: bool, rate: float, speedup: float) -> int:
+    """Run until Ctrl-C or SIGTERM, or until a child process dies; returns the exit code."""
+    data_dir = settings.data_dir.absolute()
+    log_dir = data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    signal.signal(signal.SIGTERM, _raise_stop)
+    with ExitStack() as stack:
+        try:
+            if settings.embedded:
+                console.print("[bold]starting embedded PostgreSQL and Tansu[/bold]")
+                pg = EmbeddedPostgres(
+                    data_dir / "postgres", _port(settings.database_url, 15432)
+                )
+                pg.start()
+                stack.callback(pg.stop)
+                broker = TansuBroker(log_dir, _port(settings.kafka_bootstrap, 19092))
+                broker.start()
+                stack.callback(broker.stop)
+                env["LEADLEDGER_DATABASE_URL"] = pg.dsn
+                env["LEADLEDGER_KAFKA_BOOTSTRAP"] = broker.bootstrap
+                console.print(f"  PostgreSQL {pg.dsn} (pid {pg.pid}, data {pg.data_dir})")
+                console.print(f"  Kafka (Tansu) {broker.bootstrap} (pid {broker.pid})")
+            bootstrap = env.get("LEADLEDGER_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)
+            asyncio.run(ensure_topics(bootstrap, leadledger_topics(settings)))
+            console.print(f"  topics ready: {', '.join(leadledger_topics(settings))}")
+            exe = [sys.executable, "-m", "services"]
+            stack.enter_context(_child("processor", [*exe, "processor"], env, log_dir))
+            stack.enter_context(_child("api", [*exe, "api"], env, log_dir))
+            wait_for_port("127.0.0.1", settings.api_port, timeout=60)
+            if demo:
+                stack.enter_context(
+                    _child(
+                        "simulator",
+                        [*exe, "simulate", "--rate", str(rate), "--speedup", str(speedup)],
+                        env,
+                        log_dir,
+                    )
+                )
+            _print_urls(settings)
+            return _watch()
+        except (KeyboardInterrupt, _Stop):
+            console.print("\n[bold]stopping[/bold] (children first, then PostgreSQL and Tansu)")
+            return 0
+
+
+def _print_urls(settings: Settings) -> None:
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    console.print("[bold green]leadledger is up[/bold green]")
+    console.print(f"  HTTP API        {api}  (OpenAPI: {api}/docs)")
+    console.print(f"  API metrics     {api}/metrics")
+    console.print(f"  processor       http://127.0.0.1:{settings.processor_web_port}/metrics")
+    console.print(f"  example lead    {api}/v1/leads/L-000001")
+    console.print("  Ctrl-C stops everything.")
+
+
+def _watch() -> int:
+    while True:
+        for name, proc in list(_CHILDREN.items()):
+            code = proc.poll()
+            if code is not None and not (name == "simulator" and code == 0):
+                console.print(f"[red]{name} exited with code {code}; stopping[/red]")
+                return 1
+        time.sleep(0.5)

@@ -1,0 +1,93 @@
+"""A lead's whole journey through the real broker, the real processor and real Postgres."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from confluent_kafka import Producer
+
+from events.codec import encode
+from events.envelope import Event
+from services.settings import Settings
+from tests.integration.helpers import fetch, processor, publish, scalar, wait_until
+from tests.integration.journey import (
+    EXPECTED_SECONDS,
+    HANDOFF_LATENCY,
+    HUMAN_DELAY,
+    SYSTEM_DELAY,
+    full_journey,
+)
+
+
+def publish_with_librdkafka(bootstrap: str, topic: str, events: list[Event]) -> None:
+    """Upstream systems do not all use aiokafka: publish through librdkafka too."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": False})
+    for event in events:
+        producer.produce(topic, value=encode(event), key=event.key)
+    assert producer.flush(30) == 0
+
+
+async def processed_count(settings: Settings) -> int:
+    return int(await scalar(settings.database_url, "SELECT count(*) FROM event_archive") or 0)
+
+
+def histogram_count(metrics_text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    prefix = f"{name}_count{{{want}}}" if want else f"{name}_count"
+    for line in metrics_text.splitlines():
+        if line.startswith(prefix + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def assert_journey_projected(settings: Settings, lead: str, web_port: int) -> None:
+    row = (await fetch(settings.database_url, "SELECT * FROM lead_current WHERE lead_id = $1", lead))[0]
+    assert row["current_stage"] == "customer"
+    assert row["highest_stage"] == "customer"
+    assert row["owner_id"] == "rep-1"
+    assert row["owner_team"] == "sdr-emea"
+    assert row["event_count"] == 11
+    assert row["handoff_action"] == "contacted"
+    assert row["handoff_latency_seconds"] == HANDOFF_LATENCY
+    history = await fetch(
+        settings.database_url,
+        "SELECT stage, seconds FROM lead_stage_history WHERE lead_id = $1 ORDER BY seq",
+        lead,
+    )
+    assert [r["stage"] for r in history] == [
+        "lead", "mql", "sal", "sql", "opportunity", "customer"
+    ]  # fmt: skip
+    assert {r["stage"]: r["seconds"] for r in history if r["seconds"] is not None} == (
+        EXPECTED_SECONDS
+    )
+    handoff = (
+        await fetch(settings.database_url, "SELECT * FROM lead_handoff WHERE lead_id = $1", lead)
+    )[0]
+    assert handoff["system_delay_seconds"] == SYSTEM_DELAY
+    assert handoff["human_delay_seconds"] == HUMAN_DELAY
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://127.0.0.1:{web_port}/metrics")).text
+    assert histogram_count(text, "leadledger_handoff_latency_seconds", action="contacted") >= 1
+    assert 'leadledger_stage_transitions_total{from_stage="mql",to_stage="sal"}' in text
+
+
+@pytest.mark.parametrize("client", ["aiokafka", "librdkafka"])
+async def test_a_full_journey_ends_with_the_right_stage_time_in_stage_and_handoff(
+    fresh_topics: Settings, tmp_path: Path, client: str
+) -> None:
+    settings = fresh_topics
+    lead = f"L-{client}"
+    events = full_journey(lead, datetime.now(UTC) - timedelta(days=10))
+    if client == "aiokafka":
+        await publish(settings.kafka_bootstrap, settings.events_topic, events)
+    else:
+        publish_with_librdkafka(settings.kafka_bootstrap, settings.events_topic, events)
+    with processor(settings, tmp_path) as proc:
+        await wait_until(
+            lambda: processed_count(settings), lambda n: n == len(events), what="11 events", watch=proc
+        )
+        assert proc.alive, proc.log_tail()
+        await assert_journey_projected(settings, lead, proc.web_port)
