@@ -121,14 +121,17 @@ async def publish(
     bootstrap: str, topic: str, items: Sequence[Event | tuple[bytes | None, bytes]]
 ) -> None:
     """Publish events (keyed by lead id) or raw (key, value) pairs with aiokafka, in order."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=5
+    )
     await producer.start()
     try:
+        pending = []
         for item in items:
-            if isinstance(item, Event):
-                await producer.send_and_wait(topic, encode(item), key=item.key)
-            else:
-                await producer.send_and_wait(topic, item[1], key=item[0])
+            key, value = (item.key, encode(item)) if isinstance(item, Event) else item
+            # One in-flight batch per partition keeps per-key order while sending fast.
+            pending.append(await producer.send(topic, value, key=key))
+        await asyncio.gather(*pending)
     finally:
         await producer.stop()
 
