@@ -55,6 +55,7 @@ def simulate(
     rate: Annotated[float, typer.Option(help="Events per second (wall clock).")] = 50.0,
     speedup: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 600.0,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed, the same leads.")] = 7,
+    lead_prefix: Annotated[str, typer.Option(help="Lead ids are PREFIX-000001, ...")] = "L",
     max_events: Annotated[int | None, typer.Option(help="Stop after this many.")] = None,
 ) -> None:
     """Publish a realistic, seeded stream of lead journeys to the events topic."""
@@ -72,6 +73,7 @@ def simulate(
             speedup=speedup,
             seed=seed,
             max_events=max_events,
+            lead_id_prefix=lead_prefix,
         )
     )
     console.print(f"published {n} events")

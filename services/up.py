@@ -70,9 +70,7 @@ def run_stack(settings: Settings, *, demo: bool, rate: float, speedup: float) ->
         try:
             if settings.embedded:
                 console.print("[bold]starting embedded PostgreSQL and Tansu[/bold]")
-                pg = EmbeddedPostgres(
-                    data_dir / "postgres", _port(settings.database_url, 15432)
-                )
+                pg = EmbeddedPostgres(data_dir / "postgres", _port(settings.database_url, 15432))
                 pg.start()
                 stack.callback(pg.stop)
                 broker = TansuBroker(log_dir, _port(settings.kafka_bootstrap, 19092))
@@ -89,29 +87,30 @@ def run_stack(settings: Settings, *, demo: bool, rate: float, speedup: float) ->
             stack.enter_context(_child("processor", [*exe, "processor"], env, log_dir))
             stack.enter_context(_child("api", [*exe, "api"], env, log_dir))
             wait_for_port("127.0.0.1", settings.api_port, timeout=60)
+            example = None
             if demo:
-                stack.enter_context(
-                    _child(
-                        "simulator",
-                        [*exe, "simulate", "--rate", str(rate), "--speedup", str(speedup)],
-                        env,
-                        log_dir,
-                    )
-                )
-            _print_urls(settings)
+                # PostgreSQL keeps earlier demos; a fresh seed and lead prefix per run keeps
+                # their ids apart, so a second demo is not rejected as duplicates.
+                seed = int(time.time()) % 1_000_000
+                example = f"D{seed}-000001"
+                args = ["simulate", "--rate", str(rate), "--speedup", str(speedup)]
+                args += ["--seed", str(seed), "--lead-prefix", f"D{seed}"]
+                stack.enter_context(_child("simulator", [*exe, *args], env, log_dir))
+            _print_urls(settings, example)
             return _watch()
         except (KeyboardInterrupt, _Stop):
             console.print("\n[bold]stopping[/bold] (children first, then PostgreSQL and Tansu)")
             return 0
 
 
-def _print_urls(settings: Settings) -> None:
+def _print_urls(settings: Settings, example_lead: str | None) -> None:
     api = f"http://{settings.api_host}:{settings.api_port}"
     console.print("[bold green]leadledger is up[/bold green]")
     console.print(f"  HTTP API        {api}  (OpenAPI: {api}/docs)")
     console.print(f"  API metrics     {api}/metrics")
     console.print(f"  processor       http://127.0.0.1:{settings.processor_web_port}/metrics")
-    console.print(f"  example lead    {api}/v1/leads/L-000001")
+    if example_lead:
+        console.print(f"  demo lead       {api}/v1/leads/{example_lead}")
     console.print("  Ctrl-C stops everything.")
 
 
