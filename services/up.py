@@ -37,7 +37,10 @@ def _port(address: str, default: int) -> int:
 @contextmanager
 def _child(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Iterator[None]:
     log = (log_dir / f"{name}.log").open("ab")
-    proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # Own session: Ctrl-C reaches only `up`, which then stops children in a safe order.
+    proc = subprocess.Popen(
+        args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     console.print(f"  started {name} (pid {proc.pid}), log: {log_dir / f'{name}.log'}")
     _CHILDREN[name] = proc
     try:
@@ -51,7 +54,7 @@ def _child(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> It
 _CHILDREN: dict[str, subprocess.Popen[bytes]] = {}
 
 
-class _Stop(Exception):  # noqa: N818 - control flow for signal handling
+class _Stop(Exception):
     pass
 
 

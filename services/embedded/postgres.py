@@ -164,6 +164,9 @@ class EmbeddedPostgres:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Out of the terminal's process group: Ctrl-C must not stop the database
+                # before the processes that are still committing to it.
+                start_new_session=True,
                 **run_as_kwargs(user),
             )
         try:

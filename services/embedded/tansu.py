@@ -132,6 +132,9 @@ class TansuBroker:
                 stderr=subprocess.STDOUT,
                 # Plain text logs: without this, tracing writes ANSI colours even to a file.
                 env={**os.environ, "NO_COLOR": "1"},
+                # A terminal's Ctrl-C goes to the whole foreground group; the owner stops the
+                # broker itself, after the processes that still need it.
+                start_new_session=True,
             )
         try:
             wait_for_port(

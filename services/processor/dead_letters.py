@@ -36,8 +36,7 @@ class KafkaDeadLetters:
 
     async def send(self, rejected: Sequence[RejectedRecord]) -> None:
         pending = [
-            await self._send(x.record.key, x.record.value, dead_letter_headers(x))
-            for x in rejected
+            await self._send(x.record.key, x.record.value, dead_letter_headers(x)) for x in rejected
         ]
         # Wait for delivery of all, so the batch commits only once the dead letters are safe.
         await asyncio.gather(*(p for p in pending if isinstance(p, Awaitable)))

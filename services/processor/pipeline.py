@@ -88,7 +88,7 @@ class BatchPipeline:
             except CheckpointMoved:
                 log.warning("a partition moved under us; reloading state and redoing the batch")
                 self.forget()
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (OSError, TimeoutError) as exc:
                 log.warning("batch not committed (%s); retrying in %.1fs", exc, self.retry_delay)
                 await asyncio.sleep(self.retry_delay)
             except Exception as exc:

@@ -34,19 +34,18 @@ class BatchWrite:
     checkpoints: dict[int, Checkpoint]
 
 
-class CheckpointMoved(Exception):  # noqa: N818 - a signal to retry, not a failure
+class CheckpointMoved(Exception):
     """Another worker advanced a partition we are writing: reload and redo the batch."""
 
 
 class ProjectionStore(Protocol):
-    async def load_checkpoints(self, topic: str, partitions: Sequence[int]) -> dict[int, Checkpoint]:
-        ...
+    async def load_checkpoints(
+        self, topic: str, partitions: Sequence[int]
+    ) -> dict[int, Checkpoint]: ...
 
-    async def load_histories(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
-        ...
+    async def load_histories(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]: ...
 
-    async def existing_ids(self, event_ids: Sequence[str]) -> set[str]:
-        ...
+    async def existing_ids(self, event_ids: Sequence[str]) -> set[str]: ...
 
     async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
         """Write the batch; raise CheckpointMoved if a stored offset differs from ``expected``."""

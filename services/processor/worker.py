@@ -131,7 +131,7 @@ def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
             outcome = await pipeline.process([_record(e) for e in buffered])
             observe(outcome, runtime.clock)
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's stubs want sync
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         if runtime._pipeline is not None:
             runtime._pipeline.forget()

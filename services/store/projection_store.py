@@ -85,15 +85,32 @@ class PostgresProjectionStore:
                 await conn.copy_records_to_table(
                     "event_archive",
                     columns=(
-                        "event_id", "lead_id", "event_type", "source", "event_time",
-                        "schemaversion", "payload", "kafka_topic", "kafka_partition",
+                        "event_id",
+                        "lead_id",
+                        "event_type",
+                        "source",
+                        "event_time",
+                        "schemaversion",
+                        "payload",
+                        "kafka_topic",
+                        "kafka_partition",
                         "kafka_offset",
-                    ),  # fmt: skip
+                    ),
                     records=[
-                        (e.id, e.subject, e.type, e.source, e.time, e.schemaversion,
-                         orjson.dumps(to_obj(e)).decode(), r.topic, r.partition, r.offset)
+                        (
+                            e.id,
+                            e.subject,
+                            e.type,
+                            e.source,
+                            e.time,
+                            e.schemaversion,
+                            orjson.dumps(to_obj(e)).decode(),
+                            r.topic,
+                            r.partition,
+                            r.offset,
+                        )
                         for r, e in batch.accepted
-                    ],  # fmt: skip
+                    ],
                 )
             if batch.leads:
                 await self._write_leads(conn, batch.leads)
@@ -103,11 +120,18 @@ class PostgresProjectionStore:
                     " lead_id, event_id, reason, detail, raw) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
                     " ON CONFLICT DO NOTHING",
                     [
-                        (x.record.topic, x.record.partition, x.record.offset, x.lead_id,
-                         x.event_id, x.rejection.reason.value, x.rejection.detail,
-                         x.record.value)
+                        (
+                            x.record.topic,
+                            x.record.partition,
+                            x.record.offset,
+                            x.lead_id,
+                            x.event_id,
+                            x.rejection.reason.value,
+                            x.rejection.detail,
+                            x.record.value,
+                        )
                         for x in batch.rejected
-                    ],  # fmt: skip
+                    ],
                 )
             await conn.executemany(
                 "INSERT INTO projection_checkpoint"
@@ -148,28 +172,64 @@ class PostgresProjectionStore:
         await conn.copy_records_to_table(
             "lead_stage_history",
             columns=(
-                "lead_id", "seq", "stage", "team", "entered_at", "exited_at", "seconds",
-                "from_stage", "reason", "entered_via",
-            ),  # fmt: skip
+                "lead_id",
+                "seq",
+                "stage",
+                "team",
+                "entered_at",
+                "exited_at",
+                "seconds",
+                "from_stage",
+                "reason",
+                "entered_via",
+            ),
             records=[
-                (s.lead_id, i, sp.stage, sp.team, sp.entered_at, sp.exited_at, sp.seconds,
-                 sp.from_stage, sp.reason, sp.entered_via)
+                (
+                    s.lead_id,
+                    i,
+                    sp.stage,
+                    sp.team,
+                    sp.entered_at,
+                    sp.exited_at,
+                    sp.seconds,
+                    sp.from_stage,
+                    sp.reason,
+                    sp.entered_via,
+                )
                 for s in leads
                 for i, sp in enumerate(s.view.stages)
-            ],  # fmt: skip
+            ],
         )
         await conn.copy_records_to_table(
             "lead_handoff",
             columns=(
-                "lead_id", "seq", "started_at", "start_event_id", "assigned_at", "action",
-                "action_at", "action_event_id", "latency_seconds", "system_delay_seconds",
+                "lead_id",
+                "seq",
+                "started_at",
+                "start_event_id",
+                "assigned_at",
+                "action",
+                "action_at",
+                "action_event_id",
+                "latency_seconds",
+                "system_delay_seconds",
                 "human_delay_seconds",
-            ),  # fmt: skip
+            ),
             records=[
-                (s.lead_id, i, h.started_at, h.start_event_id, h.assigned_at, h.action,
-                 h.action_at, h.action_event_id, h.latency_seconds, h.system_delay_seconds,
-                 h.human_delay_seconds)
+                (
+                    s.lead_id,
+                    i,
+                    h.started_at,
+                    h.start_event_id,
+                    h.assigned_at,
+                    h.action,
+                    h.action_at,
+                    h.action_event_id,
+                    h.latency_seconds,
+                    h.system_delay_seconds,
+                    h.human_delay_seconds,
+                )
                 for s in leads
                 for i, h in enumerate(s.view.handoffs)
-            ],  # fmt: skip
+            ],
         )

@@ -96,22 +96,22 @@ class ProcessorHandle:
 async def wait_until(
     probe: Callable[[], Awaitable[T]],
     done: Callable[[T], bool],
-    timeout: float = 60.0,
+    seconds: float = 60.0,
     what: str = "condition",
     interval: float = 0.25,
     watch: ProcessorHandle | None = None,
 ) -> T:
-    """Poll ``probe`` until ``done(value)``; fail with the last value after ``timeout``.
+    """Poll ``probe`` until ``done(value)``; fail with the last value after ``seconds``.
 
     With ``watch``, fail at once (with its log) if that process dies while we wait.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + seconds
     value = await probe()
     while not done(value):
         if watch is not None and not watch.alive:
             raise AssertionError(f"the processor died waiting for {what}:\n{watch.log_tail()}")
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {value!r}")
+            raise AssertionError(f"timed out after {seconds}s waiting for {what}; last: {value!r}")
         await asyncio.sleep(interval)
         value = await probe()
     return value
@@ -121,9 +121,7 @@ async def publish(
     bootstrap: str, topic: str, items: Sequence[Event | tuple[bytes | None, bytes]]
 ) -> None:
     """Publish events (keyed by lead id) or raw (key, value) pairs with aiokafka, in order."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=5
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=5)
     await producer.start()
     try:
         pending = []
@@ -137,16 +135,16 @@ async def publish(
 
 
 async def consume_all(
-    bootstrap: str, topic: str, expected: int, timeout: float = 30.0
+    bootstrap: str, topic: str, expected: int, seconds: float = 30.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Read ``topic`` from the beginning until ``expected`` records arrived (or time out)."""
+    """Read ``topic`` from the start until ``expected`` records came or ``seconds`` passed."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
     out: list[ConsumerRecord[bytes, bytes]] = []
     try:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + seconds
         while len(out) < expected and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():

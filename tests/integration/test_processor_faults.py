@@ -59,6 +59,10 @@ async def test_each_kind_of_bad_record_is_counted_and_dead_lettered_and_the_work
         LeadStageChanged(from_stage="lead", to_stage="customer"),
         id="disallowed", subject=lead, source="crm", time=t0 + 20 * M,
     )  # fmt: skip
+    no_key = make_event(
+        LeadAssigned(owner_id="rep-2", team="sdr-emea"),
+        id="no-key", subject=lead, source="crm", time=t0 + 15 * M,
+    )  # fmt: skip
     unknown_type = orjson.dumps(to_obj(created) | {"id": "unknown-type", "type": "lead.teleported"})
     bad = [
         (lead.encode(), encode(to_mql)),  # duplicate id
@@ -66,10 +70,7 @@ async def test_each_kind_of_bad_record_is_counted_and_dead_lettered_and_the_work
         (lead.encode(), encode(disallowed)),
         (lead.encode(), b'{"id": "broken", "type": '),  # malformed JSON
         (lead.encode(), unknown_type),
-        (None, encode(make_event(
-            LeadAssigned(owner_id="rep-2", team="sdr-emea"),
-            id="no-key", subject=lead, source="crm", time=t0 + 15 * M,
-        ))),  # fmt: skip
+        (None, encode(no_key)),
     ]
     await publish(s.kafka_bootstrap, s.events_topic, [created, to_mql, contacted])
     await publish(s.kafka_bootstrap, s.events_topic, bad)
@@ -94,10 +95,13 @@ async def test_each_kind_of_bad_record_is_counted_and_dead_lettered_and_the_work
         sample = f'leadledger_events_rejected_total{{component="processor",reason="{reason}"}}'
         assert metric_value(text, sample) == 1, reason
     assert metric_value(text, 'leadledger_events_out_of_order_total{type="lead.assigned"}') == 1
-    assert sum(
-        metric_value(text, f'leadledger_events_processed_total{{type="{t}"}}')
-        for t in ("lead.created", "lead.stage_changed", "lead.contacted", "lead.assigned")
-    ) == 5
+    assert (
+        sum(
+            metric_value(text, f'leadledger_events_processed_total{{type="{t}"}}')
+            for t in ("lead.created", "lead.stage_changed", "lead.contacted", "lead.assigned")
+        )
+        == 5
+    )
 
     dead = await consume_all(s.kafka_bootstrap, s.rejected_topic, expected=6)
     assert len(dead) == 6
@@ -179,7 +183,7 @@ async def test_a_processor_killed_mid_stream_ends_identical_to_an_uninterrupted_
                 for dsn in (s.database_url, calm.database_url):
                     await wait_until(
                         lambda dsn=dsn: count(dsn, "event_archive"),  # type: ignore[misc]
-                        lambda n: n == total_good, timeout=180, what="every event",
+                        lambda n: n == total_good, seconds=180, what="every event",
                     )  # fmt: skip
                     await wait_until(
                         lambda dsn=dsn: count(dsn, "rejected_event"),  # type: ignore[misc]

@@ -5,13 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from confluent_kafka import Producer
 
 from events.codec import encode
 from events.envelope import Event
+from events.funnel import load_funnel
+from services.api.app import create_app
+from services.publisher import KafkaPublisher
 from services.settings import Settings
+from services.store.lead_reader import PostgresLeadReader
 from tests.integration.helpers import fetch, processor, publish, scalar, wait_until
 from tests.integration.journey import (
     EXPECTED_SECONDS,
@@ -44,7 +49,9 @@ def histogram_count(metrics_text: str, name: str, **labels: str) -> float:
 
 
 async def assert_journey_projected(settings: Settings, lead: str, web_port: int) -> None:
-    row = (await fetch(settings.database_url, "SELECT * FROM lead_current WHERE lead_id = $1", lead))[0]
+    row = (
+        await fetch(settings.database_url, "SELECT * FROM lead_current WHERE lead_id = $1", lead)
+    )[0]
     assert row["current_stage"] == "customer"
     assert row["highest_stage"] == "customer"
     assert row["owner_id"] == "rep-1"
@@ -72,6 +79,29 @@ async def assert_journey_projected(settings: Settings, lead: str, web_port: int)
         text = (await client.get(f"http://127.0.0.1:{web_port}/metrics")).text
     assert histogram_count(text, "leadledger_handoff_latency_seconds", action="contacted") >= 1
     assert 'leadledger_stage_transitions_total{from_stage="mql",to_stage="sal"}' in text
+    await assert_api_shows(settings, lead)
+
+
+async def assert_api_shows(settings: Settings, lead: str) -> None:
+    """The HTTP API, over the real read models, tells the same story."""
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    publisher = KafkaPublisher.from_settings(settings)
+    app = create_app(settings, publisher, PostgresLeadReader(pool), load_funnel())
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            body = (await client.get(f"/v1/leads/{lead}")).json()
+            missing = await client.get("/v1/leads/L-nobody")
+    finally:
+        await pool.close()
+    assert missing.status_code == 404
+    assert body["current_stage"] == "customer"
+    assert [v["stage"] for v in body["stage_history"]][:2] == ["lead", "mql"]
+    closed = {t["stage"]: t["cumulative_seconds"] for t in body["time_in_stage"]}
+    assert {k: closed[k] for k in EXPECTED_SECONDS} == EXPECTED_SECONDS
+    assert body["handoff"]["latency_seconds"] == HANDOFF_LATENCY
+    assert body["handoff"]["system_delay_seconds"] == SYSTEM_DELAY
+    assert body["handoff"]["human_delay_seconds"] == HUMAN_DELAY
 
 
 @pytest.mark.parametrize("client", ["aiokafka", "librdkafka"])
@@ -87,7 +117,10 @@ async def test_a_full_journey_ends_with_the_right_stage_time_in_stage_and_handof
         publish_with_librdkafka(settings.kafka_bootstrap, settings.events_topic, events)
     with processor(settings, tmp_path) as proc:
         await wait_until(
-            lambda: processed_count(settings), lambda n: n == len(events), what="11 events", watch=proc
+            lambda: processed_count(settings),
+            lambda n: n == len(events),
+            what="11 events",
+            watch=proc,
         )
         assert proc.alive, proc.log_tail()
         await assert_journey_projected(settings, lead, proc.web_port)
