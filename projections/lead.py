@@ -1,0 +1,153 @@
+"""One lead's state: its accepted events in event-time order and the view derived from them.
+
+``apply`` is the only way in. It never raises for bad input; it returns ``Rejected`` with a
+reason instead, and every check it makes looks at the event alone (plus, for duplicates, the
+ids already accepted), so whether an event is accepted never depends on arrival order. The
+same set of events in any arrival order, delivered any number of times, gives an equal
+``LeadState``.
+
+Duplicates are recognised by event id alone: the first delivery of an id wins. Upstream must
+keep ids unique per lead (the CloudEvents id is unique per source, so a source that reuses a
+neighbour's id would have its event rejected as a duplicate).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import reduce
+from typing import Final
+
+from events.catalog import (
+    LeadAssigned,
+    LeadContacted,
+    LeadCreated,
+    LeadDisqualified,
+    LeadMerged,
+    LeadRecycled,
+    LeadStageChanged,
+)
+from events.envelope import Event
+from events.errors import FieldError, Rejection, RejectReason
+from events.funnel import Funnel
+from events.validation import check_against_funnel
+from projections.changes import Changes, diff
+from projections.step import step
+from projections.views import LeadView, empty_view
+
+#: Tie-break for events at the same instant: the lead exists before it moves, it moves before
+#: it is worked in its new stage (so an assignment at the moment of entering MQL counts for
+#: the handoff), and it is worked before deals and merges wrap it up.
+_TYPE_RANK: Final[dict[str, int]] = {
+    LeadCreated.TYPE: 0,
+    LeadStageChanged.TYPE: 1,
+    LeadDisqualified.TYPE: 1,
+    LeadRecycled.TYPE: 1,
+    LeadAssigned.TYPE: 2,
+    LeadContacted.TYPE: 3,
+    LeadMerged.TYPE: 5,
+}
+#: Touchpoints, deals and any type added later.
+_DEFAULT_RANK: Final = 4
+
+
+def order_key(event: Event) -> tuple[datetime, int, str]:
+    """Event time, then type rank (``lead.created`` first), then id: a total, deterministic
+    order, because ids are unique within a lead."""
+    return (event.time, _TYPE_RANK.get(event.type, _DEFAULT_RANK), event.id)
+
+
+@dataclass(frozen=True, slots=True)
+class LeadState:
+    """The accepted history of one lead (sorted by ``order_key``) and its derived view."""
+
+    lead_id: str
+    events: tuple[Event, ...]
+    view: LeadView
+    # Derived from ``events``, so it can never disagree with them and needs no comparing.
+    ids: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ids", frozenset(e.id for e in self.events))
+
+    def has(self, event_id: str) -> bool:
+        """Whether an event with this id was accepted for this lead (O(1))."""
+        return event_id in self.ids
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The event was accepted. ``out_of_order``: it sorts before an already accepted event
+    of this lead, so the view was refolded from the whole history."""
+
+    state: LeadState
+    out_of_order: bool
+    changes: Changes
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The event was not accepted; the state is unchanged."""
+
+    rejection: Rejection
+
+
+def empty(lead_id: str) -> LeadState:
+    """The state of a lead before any event."""
+    return LeadState(lead_id=lead_id, events=(), view=empty_view(lead_id))
+
+
+def check(state: LeadState, event: Event, funnel: Funnel) -> Rejection | None:
+    """None when ``apply`` would accept the event; otherwise the reason it would not."""
+    if event.subject != state.lead_id:
+        return Rejection(
+            RejectReason.KEY_MISMATCH,
+            f"event {event.id} is about lead {event.subject!r}, not {state.lead_id!r}",
+            (FieldError("subject", f"must be {state.lead_id!r}"),),
+        )
+    if state.has(event.id):
+        return Rejection(
+            RejectReason.DUPLICATE,
+            f"event {event.id} was already applied to lead {state.lead_id!r}",
+            (FieldError("id", "already applied"),),
+        )
+    return check_against_funnel(event, funnel)
+
+
+def apply(state: LeadState, event: Event, funnel: Funnel) -> Applied | Rejected:
+    """Accept ``event`` into the lead's history, or say why not. Never raises for bad input.
+
+    An event that sorts after every accepted one steps the view; a late one refolds the whole
+    sorted history. Both use ``step``, so they give the same view.
+    """
+    rejection = check(state, event, funnel)
+    if rejection is not None:
+        return Rejected(rejection)
+    position = bisect_right(state.events, order_key(event), key=order_key)
+    events = (*state.events[:position], event, *state.events[position:])
+    out_of_order = position < len(state.events)
+    if out_of_order:
+        view = _fold_view(state.lead_id, events, funnel)
+    else:
+        view = step(state.view, event, funnel)
+    new = LeadState(lead_id=state.lead_id, events=events, view=view)
+    return Applied(state=new, out_of_order=out_of_order, changes=diff(state.view, view))
+
+
+def fold(lead_id: str, events: Iterable[Event], funnel: Funnel) -> LeadState:
+    """The state from scratch, from events in any order. Duplicates (first delivery wins)
+    and events ``apply`` would reject are skipped, so this equals applying them one by one."""
+    accepted: dict[str, Event] = {}
+    for event in events:
+        if event.id in accepted or event.subject != lead_id:
+            continue
+        if check_against_funnel(event, funnel) is None:
+            accepted[event.id] = event
+    ordered = tuple(sorted(accepted.values(), key=order_key))
+    return LeadState(lead_id=lead_id, events=ordered, view=_fold_view(lead_id, ordered, funnel))
+
+
+def _fold_view(lead_id: str, ordered: Iterable[Event], funnel: Funnel) -> LeadView:
+    return reduce(lambda view, event: step(view, event, funnel), ordered, empty_view(lead_id))
