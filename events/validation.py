@@ -46,6 +46,15 @@ def check_against_funnel(event: Event, funnel: Funnel) -> Rejection | None:
             )
         return None
     if isinstance(data, LeadStageChanged):
+        if data.to_stage in (funnel.disqualified_stage, funnel.recycled_stage):
+            # Regressions are explicit events with reasons, so a plain stage change into them
+            # would let a disqualification slip through without its reason code.
+            kind = "disqualified" if data.to_stage == funnel.disqualified_stage else "recycled"
+            return Rejection(
+                RejectReason.DISALLOWED_TRANSITION,
+                f"moves into {data.to_stage} must be lead.{kind} events, which carry a reason",
+                (FieldError("data.to_stage", f"publish lead.{kind} instead"),),
+            )
         return _transition(data.from_stage, data.to_stage, funnel)
     if isinstance(data, LeadRecycled):
         return _transition(data.from_stage, funnel.recycled_stage, funnel)
