@@ -18,8 +18,14 @@ run: $(BIN)/.installed
 	$(BIN)/leadledger up $(ARGS)
 
 ## test: lint, type-check and the whole test suite (unit and integration)
+# A private base temp dir: pytest resets /tmp/pytest-of-$USER to mode 700 at every session
+# start, which would lock the unprivileged embedded PostgreSQL of a concurrent run out of
+# its data directory. Kept for inspection when a test fails.
 test: lint
-	$(BIN)/pytest -p no:cacheprovider $(ARGS)
+	@tmp=$$(mktemp -d /tmp/leadledger-test.XXXXXX); \
+	$(BIN)/pytest -p no:cacheprovider --basetemp=$$tmp $(ARGS); rc=$$?; \
+	if [ $$rc -eq 0 ]; then rm -rf $$tmp; else echo "test files kept in $$tmp"; fi; \
+	exit $$rc
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

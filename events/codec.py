@@ -28,10 +28,34 @@ def _reject(
     return RejectedInput(Rejection(reason, detail, errors))
 
 
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """Where a NUL character hides: PostgreSQL text and jsonb cannot hold one."""
+    if isinstance(value, str):
+        return path or "(root)" if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _nul_path(k, path) or _nul_path(v, f"{path}.{k}" if path else str(k))
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _nul_path(v, f"{path}.{i}")
+            if found:
+                return found
+    return None
+
+
 def decode_obj(obj: Any, registry: Registry = DEFAULT_REGISTRY) -> Event:
     """Validate an already-parsed JSON value as an event (the HTTP API parses batches once)."""
     if not isinstance(obj, dict):
         raise _reject(RejectReason.INVALID_ENVELOPE, "an event must be a JSON object")
+    nul = _nul_path(obj)
+    if nul is not None:
+        raise _reject(
+            RejectReason.SCHEMA_VIOLATION,
+            "strings must not contain NUL (\\u0000) characters",
+            (FieldError(nul, "contains a NUL character"),),
+        )
     raw_data = obj.get("data")
     header_fields = {k: v for k, v in obj.items() if k != "data"}
     try:

@@ -23,6 +23,8 @@ class RejectReason(StrEnum):
     UNKNOWN_REASON_CODE = "unknown_reason_code"
     FUTURE_EVENT = "future_event"
     TOO_LATE = "too_late"
+    #: valid JSON the read models cannot store (the store refused it); found by bisecting.
+    UNSTORABLE = "unstorable"
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from services.processor.ports import (
     DeadLetterSink,
     ProjectionStore,
     RejectedRecord,
+    UnstorableBatch,
 )
 from services.processor.records import Checkpoint, Record
 
@@ -52,6 +53,14 @@ class BatchOutcome:
     rejected: list[RejectedRecord] = field(default_factory=list)
     changes: list[Changes] = field(default_factory=list)
     skipped: int = 0
+
+    def extend(self, other: BatchOutcome) -> BatchOutcome:
+        self.accepted += other.accepted
+        self.out_of_order += other.out_of_order
+        self.rejected += other.rejected
+        self.changes += other.changes
+        self.skipped += other.skipped
+        return self
 
 
 class BatchPipeline:
@@ -85,6 +94,8 @@ class BatchPipeline:
         while True:
             try:
                 return await self._attempt(records)
+            except UnstorableBatch as exc:
+                return await self._bisect(records, str(exc))
             except CheckpointMoved:
                 log.warning("a partition moved under us; reloading state and redoing the batch")
                 self.forget()
@@ -100,7 +111,21 @@ class BatchPipeline:
                 self.forget()
                 await asyncio.sleep(self.retry_delay)
 
-    async def _attempt(self, records: Sequence[Record]) -> BatchOutcome:
+    async def _bisect(self, records: Sequence[Record], why: str) -> BatchOutcome:
+        # A poison record must not stop the worker: halve until it stands alone, then
+        # dead-letter it. Everything else still commits, in offset order.
+        if len(records) == 1:
+            log.error(
+                "record %s/%d is unstorable: %s", records[0].partition, records[0].offset, why
+            )
+            return await self._attempt(records, unstorable=why)
+        mid = len(records) // 2
+        first = await self.process(records[:mid])
+        return first.extend(await self.process(records[mid:]))
+
+    async def _attempt(
+        self, records: Sequence[Record], unstorable: str | None = None
+    ) -> BatchOutcome:
         await self._load_checkpoints({r.partition for r in records})
         outcome = BatchOutcome()
         fresh: list[Record] = []
@@ -110,7 +135,7 @@ class BatchPipeline:
                 outcome.skipped += 1  # committed before a crash; Kafka redelivered it
             else:
                 fresh.append(record)
-        decoded = [(r, self._decode(r)) for r in fresh]
+        decoded = [(r, self._decode(r, unstorable)) for r in fresh]
         events = [d for _, d in decoded if isinstance(d, Event)]
         known = await self.store.existing_ids([e.id for e in events])
         states = await self._states({e.subject for e in events})
@@ -173,7 +198,9 @@ class BatchPipeline:
             self._remember(lead_id, state)
         return outcome
 
-    def _decode(self, record: Record) -> Event | Rejection:
+    def _decode(self, record: Record, unstorable: str | None) -> Event | Rejection:
+        if unstorable is not None:
+            return Rejection(RejectReason.UNSTORABLE, f"the read models refused it: {unstorable}")
         try:
             return decode(record.value, max_bytes=self.limits.max_event_bytes)
         except RejectedInput as exc:

@@ -38,6 +38,11 @@ class CheckpointMoved(Exception):
     """Another worker advanced a partition we are writing: reload and redo the batch."""
 
 
+class UnstorableBatch(Exception):
+    """The store refused the batch's data itself (not a lost connection): retrying the same
+    batch would fail forever, so the pipeline bisects it to find the poison record."""
+
+
 class ProjectionStore(Protocol):
     async def load_checkpoints(
         self, topic: str, partitions: Sequence[int]
@@ -48,7 +53,8 @@ class ProjectionStore(Protocol):
     async def existing_ids(self, event_ids: Sequence[str]) -> set[str]: ...
 
     async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
-        """Write the batch; raise CheckpointMoved if a stored offset differs from ``expected``."""
+        """Write the batch; raise CheckpointMoved if a stored offset differs from ``expected``,
+        UnstorableBatch if the data itself cannot be stored."""
 
 
 class DeadLetterSink(Protocol):

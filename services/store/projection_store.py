@@ -11,7 +11,7 @@ import orjson
 from events.codec import decode_obj, to_obj
 from events.envelope import Event
 from projections.lead import LeadState
-from services.processor.ports import BatchWrite, CheckpointMoved
+from services.processor.ports import BatchWrite, CheckpointMoved, UnstorableBatch
 from services.processor.records import Checkpoint
 
 _LEAD_COLUMNS = (
@@ -79,6 +79,13 @@ class PostgresProjectionStore:
         return {r["event_id"] for r in rows}
 
     async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
+        try:
+            await self._commit(batch, expected)
+        except (asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
+            # Class 22 and 54: the values themselves are wrong, a retry cannot help.
+            raise UnstorableBatch(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await self._fence(conn, batch.topic, expected)
             if batch.accepted:

@@ -11,7 +11,7 @@ from events.codec import encode
 from events.envelope import Event
 from projections.lead import LeadState
 from services.processor.pipeline import BatchPipeline, Limits
-from services.processor.ports import BatchWrite, CheckpointMoved, RejectedRecord
+from services.processor.ports import BatchWrite, CheckpointMoved, RejectedRecord, UnstorableBatch
 from services.processor.records import Checkpoint, Record
 from tests.unit.factories import FUNNEL, LEAD, assigned, at, contacted, created, moved
 
@@ -27,6 +27,8 @@ class InMemoryStore:
         self.checkpoints: dict[int, Checkpoint] = {}
         self.commits: list[BatchWrite] = []
         self.move_checkpoint_once: tuple[int, Checkpoint] | None = None
+        #: event ids the fake "database" cannot store, like a value Postgres refuses.
+        self.refuse: set[str] = set()
 
     async def load_checkpoints(
         self, topic: str, partitions: Sequence[int]
@@ -52,6 +54,8 @@ class InMemoryStore:
             stored = self.checkpoints.get(partition)
             if (stored.offset if stored else None) != offset:
                 raise CheckpointMoved(str(partition))
+        if any(event.id in self.refuse for _, event in batch.accepted):
+            raise UnstorableBatch("invalid byte sequence")
         self.commits.append(batch)
         for _, event in batch.accepted:
             self.archive[event.id] = event
@@ -171,3 +175,14 @@ async def test_a_checkpoint_moved_by_another_worker_makes_the_batch_reload_and_r
     outcome = await pipe.process([record(1, JOURNEY[1]), record(2, JOURNEY[2])])
     assert [e.id for e in outcome.accepted] == [JOURNEY[2].id]
     assert store.leads[LEAD].view.current_stage == "mql", "state reloaded from the archive"
+
+
+async def test_a_record_the_store_refuses_is_bisected_out_and_dead_lettered() -> None:
+    pipe, store, dead = pipeline()
+    store.refuse = {JOURNEY[2].id}
+    outcome = await pipe.process([record(i, e) for i, e in enumerate(JOURNEY)])
+
+    assert [r.rejection.reason.value for r in outcome.rejected] == ["unstorable"]
+    assert [r.record.offset for r in dead.sent] == [2]
+    assert [e.id for e in outcome.accepted] == [JOURNEY[i].id for i in (0, 1, 3)]
+    assert store.checkpoints[0].offset == 3, "the worker moved past the poison record"
