@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from rich.console import Console
 
 from services.embedded.postgres import EmbeddedPostgres
-from services.embedded.procs import stop_process, wait_for_port
+from services.embedded.procs import spawn_logged, stop_process, wait_for_port
 from services.embedded.tansu import TansuBroker
 from services.embedded.topics import ensure_topics, leadledger_topics
 from services.settings import Settings
@@ -36,11 +36,7 @@ def _port(address: str, default: int) -> int:
 
 @contextmanager
 def _child(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Iterator[None]:
-    log = (log_dir / f"{name}.log").open("ab")
-    # Own session: Ctrl-C reaches only `up`, which then stops children in a safe order.
-    proc = subprocess.Popen(
-        args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    proc = spawn_logged(args, log_dir / f"{name}.log", env=env)
     console.print(f"  started {name} (pid {proc.pid}), log: {log_dir / f'{name}.log'}")
     _CHILDREN[name] = proc
     try:
@@ -48,7 +44,6 @@ def _child(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> It
     finally:
         stop_process(proc, sig=signal.SIGTERM, timeout=15)
         _CHILDREN.pop(name, None)
-        log.close()
 
 
 _CHILDREN: dict[str, subprocess.Popen[bytes]] = {}

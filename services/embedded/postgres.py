@@ -32,6 +32,7 @@ from services.embedded.procs import (
     process_cmdline,
     run_as_kwargs,
     shm_attach_count,
+    spawn_logged,
     stop_process,
     wait_for_port,
 )
@@ -157,18 +158,7 @@ class EmbeddedPostgres:
         cmd = [_bin("postgres"), "-D", str(self._data_dir), "-h", _HOST, "-p", str(self._port)]
         cmd += ["-k", socket_dir]
         deadline = time.monotonic() + timeout
-        self._log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Out of the terminal's process group: Ctrl-C must not stop the database
-                # before the processes that are still committing to it.
-                start_new_session=True,
-                **run_as_kwargs(user),
-            )
+        self._proc = spawn_logged(cmd, self._log_path, **run_as_kwargs(user))
         try:
             wait_for_port(
                 _HOST,

@@ -229,3 +229,23 @@ def stop_process(
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
     return proc.wait()
+
+
+def spawn_logged(cmd: list[str], log_path: Path, **popen: Any) -> subprocess.Popen[bytes]:
+    """Start a child we own, appending its stdout and stderr to ``log_path``.
+
+    The child gets its own session: a terminal's Ctrl-C goes to the whole foreground process
+    group, and the owner must stop its children itself, in order (the processor before the
+    database it commits to).
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        # The child keeps its own copy of the descriptor; ours closes with the block.
+        return subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **popen,
+        )

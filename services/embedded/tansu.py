@@ -21,6 +21,7 @@ from services.embedded.procs import (
     ProcessStartError,
     free_port,
     log_tail,
+    spawn_logged,
     stop_process,
     wait_for_port,
 )
@@ -123,19 +124,8 @@ class TansuBroker:
             "memory://tansu/",
         ]
         deadline = time.monotonic() + timeout
-        with self.log_path.open("ab") as log:
-            # The child keeps its own copy of the descriptor; ours closes with the block.
-            self._proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Plain text logs: without this, tracing writes ANSI colours even to a file.
-                env={**os.environ, "NO_COLOR": "1"},
-                # A terminal's Ctrl-C goes to the whole foreground group; the owner stops the
-                # broker itself, after the processes that still need it.
-                start_new_session=True,
-            )
+        # Plain text logs: without NO_COLOR, tracing writes ANSI colours even to a file.
+        self._proc = spawn_logged(cmd, self.log_path, env={**os.environ, "NO_COLOR": "1"})
         try:
             wait_for_port(
                 _HOST,

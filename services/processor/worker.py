@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -38,8 +39,15 @@ def _record(event: Any) -> Record:
         key=msg.key,
         value=msg.value if msg.value is not None else b"",
         timestamp_ms=round(msg.timestamp * 1000),  # Faust gives seconds as a float
-        headers=tuple((k, bytes(v)) for k, v in (msg.headers or ())),
+        headers=_headers(msg.headers),
     )
+
+
+def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
+    # Faust passes the transport's headers through: a sequence of pairs from aiokafka, but
+    # its type also allows a mapping.
+    pairs = raw.items() if isinstance(raw, Mapping) else (raw or ())
+    return tuple((str(k), bytes(v) if v is not None else b"") for k, v in pairs)
 
 
 class Runtime:

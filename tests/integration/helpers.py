@@ -118,7 +118,10 @@ async def wait_until(
 
 
 async def publish(
-    bootstrap: str, topic: str, items: Sequence[Event | tuple[bytes | None, bytes]]
+    bootstrap: str,
+    topic: str,
+    items: Sequence[Event | tuple[bytes | None, bytes]],
+    headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
     """Publish events (keyed by lead id) or raw (key, value) pairs with aiokafka, in order."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=5)
@@ -128,7 +131,7 @@ async def publish(
         for item in items:
             key, value = (item.key, encode(item)) if isinstance(item, Event) else item
             # One in-flight batch per partition keeps per-key order while sending fast.
-            pending.append(await producer.send(topic, value, key=key))
+            pending.append(await producer.send(topic, value, key=key, headers=headers))
         await asyncio.gather(*pending)
     finally:
         await producer.stop()

@@ -73,7 +73,7 @@ async def test_each_kind_of_bad_record_is_counted_and_dead_lettered_and_the_work
         (None, encode(no_key)),
     ]
     await publish(s.kafka_bootstrap, s.events_topic, [created, to_mql, contacted])
-    await publish(s.kafka_bootstrap, s.events_topic, bad)
+    await publish(s.kafka_bootstrap, s.events_topic, bad, headers=[("origin", b"crm-sync")])
     # Arrives after the contact it precedes in event time: placed by time, not arrival.
     await publish(s.kafka_bootstrap, s.events_topic, [late_assignment, to_sal])
     with processor(s, tmp_path) as proc:
@@ -112,6 +112,7 @@ async def test_each_kind_of_bad_record_is_counted_and_dead_lettered_and_the_work
         assert record.value == value, "dead letters keep the original bytes"
         assert record.key == key
         headers = dict(record.headers)
+        assert headers["origin"] == b"crm-sync", "dead letters keep the original headers"
         assert headers["ll_source_topic"].decode() == s.events_topic
         assert int(headers["ll_source_offset"]) >= 0
         assert headers["ll_detail"]

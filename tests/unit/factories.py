@@ -29,7 +29,7 @@ from events.catalog import (
 )
 from events.envelope import Event, make_event
 from events.funnel import Funnel, load_funnel
-from projections.lead import Applied, LeadState, apply, empty
+from projections.lead import Applied, LeadState, Rejected, apply, empty
 
 LEAD = "lead-1"
 #: The packaged default funnel (DESIGN.md section 1).
@@ -132,6 +132,19 @@ def touched(
     return _event(lead, when, data, f"touched:{campaign}", id)
 
 
+def _deal(
+    kind: type[DealCreated] | type[DealWon] | type[DealLost],
+    lead: str,
+    when: datetime,
+    deal: str,
+    amount: str,
+    id: str | None,
+) -> Event:
+    extra = {"reason": "budget"} if kind is DealLost else {}
+    data = kind(deal_id=deal, amount=Decimal(amount), currency="EUR", **extra)
+    return _event(lead, when, data, f"{data.TYPE}:{deal}", id)
+
+
 def deal_created(
     lead: str,
     when: datetime,
@@ -140,8 +153,7 @@ def deal_created(
     *,
     id: str | None = None,
 ) -> Event:
-    data = DealCreated(deal_id=deal, amount=Decimal(amount), currency="EUR")
-    return _event(lead, when, data, f"deal_created:{deal}", id)
+    return _deal(DealCreated, lead, when, deal, amount, id)
 
 
 def deal_won(
@@ -152,8 +164,7 @@ def deal_won(
     *,
     id: str | None = None,
 ) -> Event:
-    data = DealWon(deal_id=deal, amount=Decimal(amount), currency="EUR")
-    return _event(lead, when, data, f"deal_won:{deal}", id)
+    return _deal(DealWon, lead, when, deal, amount, id)
 
 
 def deal_lost(
@@ -164,8 +175,7 @@ def deal_lost(
     *,
     id: str | None = None,
 ) -> Event:
-    data = DealLost(deal_id=deal, amount=Decimal(amount), currency="EUR", reason="budget")
-    return _event(lead, when, data, f"deal_lost:{deal}", id)
+    return _deal(DealLost, lead, when, deal, amount, id)
 
 
 def one_of_each(lead: str = LEAD) -> tuple[Event, ...]:
@@ -196,3 +206,17 @@ def apply_all(
         assert isinstance(result, Applied), f"{event.id} rejected: {result}"
         state = result.state
     return state
+
+
+def applied(state: LeadState, event: Event) -> Applied:
+    """Apply one event, asserting it is accepted."""
+    result = apply(state, event, FUNNEL)
+    assert isinstance(result, Applied), result
+    return result
+
+
+def rejected(state: LeadState, event: Event) -> Rejected:
+    """Apply one event, asserting it is rejected."""
+    result = apply(state, event, FUNNEL)
+    assert isinstance(result, Rejected), result
+    return result

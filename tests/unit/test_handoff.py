@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from events.envelope import Event
 from events.errors import RejectReason
-from projections.lead import Applied, LeadState, Rejected, apply
+from projections.lead import LeadState, Rejected, apply
 from projections.views import Handoff
 
 from .factories import (
     FUNNEL,
     LEAD,
+    applied,
     apply_all,
     assigned,
     at,
@@ -30,12 +31,6 @@ def to_mql(minute: float = 0) -> list[Event]:
 def only_handoff(state: LeadState) -> Handoff:
     (handoff,) = state.view.handoffs
     return handoff
-
-
-def applied(state: LeadState, event: Event) -> Applied:
-    result = apply(state, event, FUNNEL)
-    assert isinstance(result, Applied), result
-    return result
 
 
 def test_entering_the_handoff_stage_starts_an_open_handoff_with_no_figures() -> None:

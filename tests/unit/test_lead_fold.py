@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import ClassVar
 
 from events.catalog import EventData
-from events.envelope import Event, make_event
+from events.envelope import make_event
 from events.errors import RejectReason
 from projections.changes import StageExit, Transition, diff
-from projections.lead import Applied, LeadState, Rejected, apply, empty, fold, order_key
+from projections.lead import empty, fold, order_key
 
 from .factories import (
     FUNNEL,
     LEAD,
+    applied,
     apply_all,
     assigned,
     at,
@@ -24,21 +25,9 @@ from .factories import (
     merged,
     moved,
     recycled,
+    rejected,
     touched,
 )
-
-
-def applied(state: LeadState, event: Event) -> Applied:
-    result = apply(state, event, FUNNEL)
-    assert isinstance(result, Applied), result
-    return result
-
-
-def rejected(state: LeadState, event: Event) -> Rejected:
-    result = apply(state, event, FUNNEL)
-    assert isinstance(result, Rejected), result
-    return result
-
 
 # --- acceptance -------------------------------------------------------------------------
 
