@@ -78,6 +78,11 @@ NEWEST_EVENT_TIME = Gauge(
     "leadledger_processor_newest_event_timestamp_seconds",
     "Unix time of the newest event time the processor has applied.",
 )
+CONSUMER_LAG = Gauge(
+    "leadledger_processor_consumer_lag_records",
+    "Records on the events topic not yet applied, per assigned partition of this worker.",
+    ["partition"],
+)
 BATCH_SIZE = Histogram(
     "leadledger_processor_batch_events",
     "Records per processed batch (one Postgres transaction each).",

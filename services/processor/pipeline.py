@@ -84,6 +84,13 @@ class BatchPipeline:
         self._leads: OrderedDict[str, LeadState] = OrderedDict()
         self._checkpoints: dict[int, Checkpoint | None] = {}
 
+    def next_offset(self, partition: int) -> int | None:
+        """The first offset not yet applied on ``partition``; None until its checkpoint is read."""
+        if partition not in self._checkpoints:
+            return None
+        ckpt = self._checkpoints[partition]
+        return 0 if ckpt is None else ckpt.offset + 1
+
     def forget(self) -> None:
         """Drop cached state, e.g. when partitions are revoked in a rebalance."""
         self._leads.clear()

@@ -19,6 +19,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from events.funnel import Funnel, load_funnel
+from services import metrics
 from services.processor.dead_letters import KafkaDeadLetters
 from services.processor.observe import EventTimeClock, observe
 from services.processor.pipeline import BatchPipeline, Limits
@@ -122,6 +123,7 @@ def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
         producer_acks=-1,
     )
     runtime = Runtime(app, settings, funnel)
+    events_topic_name = settings.events_topic
     events_topic = app.topic(
         settings.events_topic,
         key_serializer="raw",
@@ -138,6 +140,22 @@ def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
         ):
             outcome = await pipeline.process([_record(e) for e in buffered])
             observe(outcome, runtime.clock)
+
+    @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
+    async def _consumer_lag() -> None:
+        # From the broker's high watermark and our own checkpoints, not Kafka's committed
+        # offsets: the Postgres checkpoint is what "applied" means here.
+        pipeline = runtime._pipeline
+        if pipeline is None:
+            return
+        metrics.CONSUMER_LAG.clear()
+        for tp in app.consumer.assignment():
+            done = pipeline.next_offset(tp.partition) if tp.topic == events_topic_name else None
+            highwater = app.consumer.highwater(tp)
+            if done is not None and highwater is not None:
+                metrics.CONSUMER_LAG.labels(partition=str(tp.partition)).set(
+                    max(0, highwater - done)
+                )
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's stubs want sync
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:

@@ -124,3 +124,20 @@ async def test_a_full_journey_ends_with_the_right_stage_time_in_stage_and_handof
         )
         assert proc.alive, proc.log_tail()
         await assert_journey_projected(settings, lead, proc.web_port)
+        lag = await wait_until(
+            lambda: consumer_lag(proc.web_port), lambda v: v is not None, seconds=15,
+            what="the consumer lag gauge", watch=proc,
+        )  # fmt: skip
+        assert lag == 0
+
+
+async def consumer_lag(web_port: int) -> float | None:
+    """Summed lag over the partitions the worker reports; None before the first report."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://127.0.0.1:{web_port}/metrics")).text
+    values = [
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("leadledger_processor_consumer_lag_records{")
+    ]
+    return sum(values) if values else None
