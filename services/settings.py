@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     processor_web_port: int = 6066
+    #: 0.0.0.0 in a container, so Prometheus can scrape the processor from another host.
+    processor_web_host: str = "127.0.0.1"
     processor_id: str = "leadledger-processor"
     #: bearer token -> the CloudEvents ``source`` that token may publish for.
     api_tokens: dict[str, str] = Field(
