@@ -48,7 +48,7 @@ def step(view: LeadView, event: Event, funnel: Funnel) -> LeadView:
     stages = view.stages
     left: str | None = None
     entered: str | None = None
-    move = _move(data, funnel, has_stage=bool(stages))
+    move = stage_move(data, funnel, has_stage=bool(stages))
     if move is not None:
         entered, reason = move
         left = view.current_stage
@@ -79,8 +79,12 @@ def step(view: LeadView, event: Event, funnel: Funnel) -> LeadView:
     )
 
 
-def _move(data: EventData, funnel: Funnel, *, has_stage: bool) -> tuple[str, str | None] | None:
-    """(target stage, reason) when the event moves the lead, else None."""
+def stage_move(
+    data: EventData, funnel: Funnel, *, has_stage: bool
+) -> tuple[str, str | None] | None:
+    """(target stage, reason) when the event moves the lead, else None. ``has_stage``: the
+    lead already has a stage (then ``lead.created`` moves nothing). The SLA timers use it too,
+    so they can never disagree with the stage history."""
     if isinstance(data, LeadStageChanged):
         return data.to_stage, data.reason
     if isinstance(data, LeadDisqualified):

@@ -1,0 +1,169 @@
+"""The emission rule: which ``sla.*`` facts a timer owes, given what it already emitted and
+the partition's stream time. Pure: stream time comes in as an argument.
+
+For a timer, in this order:
+
+- ``started`` at once (time: the start);
+- ``warning``, ``breached`` and each ``escalated-N`` once stream time has passed (strictly)
+  the threshold, if the timer was not stopped at or before it (time: the threshold). A timer
+  stopped exactly at its deadline met it;
+- ``met`` or ``cancelled`` as soon as the stop is known (time: the stopping event's time).
+
+Nothing more is due after ``met`` or ``cancelled``. Facts are emitted once and never taken
+back: a stop that arrives after its breach fired (with an event time before the deadline,
+i.e. a late event) still leaves the breach emitted, and ``met`` then carries a negative
+lateness. Because the processor evaluates this after every record, in offset order, the
+emitted set depends only on the log, never on batch sizes or restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from events.envelope import Event, make_event
+from events.sla_events import (
+    SOURCE,
+    SlaBreached,
+    SlaCancelled,
+    SlaEscalated,
+    SlaEventData,
+    SlaMet,
+    SlaStarted,
+    SlaWarning,
+)
+from projections.sla import SlaRules, Timer
+
+TERMINAL = frozenset({"met", "cancelled"})
+#: CloudEvents ids of this project are at most 128 characters.
+_MAX_ID = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """One fact a timer owes: ``tag`` is what goes into its emitted set."""
+
+    tag: str
+    kind: str
+    at: datetime
+    level: int = 0
+
+
+def due(timer: Timer, emitted: frozenset[str], stream_time: datetime | None) -> tuple[Firing, ...]:
+    """The facts owed now, in the order they became true."""
+    out: list[Firing] = []
+    if "started" not in emitted:
+        out.append(Firing("started", "started", timer.started_at))
+    if emitted & TERMINAL:
+        return tuple(out)
+
+    def passed(threshold: datetime) -> bool:
+        if stream_time is None or stream_time <= threshold:
+            return False
+        return timer.stopped_at is None or timer.stopped_at > threshold
+
+    if "warning" not in emitted and passed(timer.warn_at):
+        out.append(Firing("warning", "warning", timer.warn_at))
+    if "breached" not in emitted and passed(timer.deadline):
+        out.append(Firing("breached", "breached", timer.deadline))
+    for level, at in enumerate(timer.escalate_at, start=1):
+        tag = f"escalated-{level}"
+        if tag not in emitted and passed(at):
+            out.append(Firing(tag, "escalated", at, level))
+    if timer.outcome is not None and timer.stopped_at is not None:
+        out.append(Firing(timer.outcome, timer.outcome, timer.stopped_at))
+    return tuple(out)
+
+
+def next_fire_at(timer: Timer, emitted: frozenset[str]) -> datetime | None:
+    """The earliest threshold still to watch, or None when nothing waits on stream time."""
+    if emitted & TERMINAL or timer.outcome is not None:
+        return None  # a stopped timer's facts are all due at once
+    pending = [timer.warn_at] if "warning" not in emitted else []
+    if "breached" not in emitted:
+        pending.append(timer.deadline)
+    pending += [
+        at
+        for level, at in enumerate(timer.escalate_at, start=1)
+        if f"escalated-{level}" not in emitted
+    ]
+    return min(pending, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class TimerRow:
+    """A timer with what it emitted: one row of the ``sla_timer`` read model."""
+
+    timer: Timer
+    partition: int
+    emitted: frozenset[str] = frozenset()
+
+    @property
+    def next_fire_at(self) -> datetime | None:
+        return next_fire_at(self.timer, self.emitted)
+
+    @property
+    def status(self) -> str:
+        """``met``/``cancelled`` once stopped; else ``breached``, ``warning`` or ``ok``."""
+        if self.timer.outcome is not None:
+            return self.timer.outcome
+        if "breached" in self.emitted:
+            return "breached"
+        return "warning" if "warning" in self.emitted else "ok"
+
+
+def fire(row: TimerRow, stream_time: datetime | None) -> tuple[TimerRow, tuple[Firing, ...]]:
+    """The row with every due fact marked emitted, and those facts."""
+    firings = due(row.timer, row.emitted, stream_time)
+    if not firings:
+        return row, ()
+    return replace(row, emitted=row.emitted | {f.tag for f in firings}), firings
+
+
+def derived_id(timer: Timer, tag: str) -> str:
+    """``sla/{lead}/{policy}/{cycle}/{tag}``, or a digest of it when that is too long."""
+    text = f"sla/{timer.lead_id}/{timer.policy}/{timer.cycle}/{tag}"
+    if len(text) <= _MAX_ID:
+        return text
+    digest = hashlib.sha256(f"{timer.lead_id}\x00{timer.cycle}".encode()).hexdigest()[:40]
+    return f"sla/{timer.policy}/{digest}/{tag}"
+
+
+def derived_event(timer: Timer, firing: Firing, rules: SlaRules) -> Event:
+    """The CloudEvents envelope of one fact (deterministic id, time = when it became true)."""
+    policy = rules.by_name[timer.policy]
+    elapsed = policy.clock.elapsed(timer.started_at, firing.at).total_seconds()
+    limit = policy.limit.total_seconds()
+    common: dict[str, Any] = {
+        "policy": timer.policy,
+        "lead_id": timer.lead_id,
+        "cycle": timer.cycle,
+        "owner_id": timer.owner_id,
+        "team": timer.team,
+        "started_at": timer.started_at,
+        "warn_at": timer.warn_at,
+        "deadline": timer.deadline,
+        "limit_seconds": limit,
+        "elapsed_seconds": elapsed,
+        "delay_side": timer.delay_side(firing.at),
+    }
+    data: SlaEventData
+    if firing.kind == "escalated":
+        to = policy.escalations[firing.level - 1][1]
+        data = SlaEscalated(**common, level=firing.level, escalate_to=to)
+    elif firing.kind in TERMINAL:
+        stop = {
+            "stopped_at": firing.at,
+            "stop_reason": timer.stop_reason or "",
+            "stop_event_id": timer.stop_event_id,
+            "lateness_seconds": elapsed - limit,
+        }
+        data = (SlaMet if firing.kind == "met" else SlaCancelled)(**common, **stop)
+    else:
+        kinds = {"started": SlaStarted, "warning": SlaWarning, "breached": SlaBreached}
+        data = kinds[firing.kind](**common)
+    return make_event(
+        data, id=derived_id(timer, firing.tag), subject=timer.lead_id, source=SOURCE, time=firing.at
+    )
