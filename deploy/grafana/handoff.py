@@ -1,0 +1,164 @@
+"""The Handoff & SLA dashboard: handoff latency, time to first touch, SLA, open timers."""
+
+from __future__ import annotations
+
+from deploy.grafana import panels as p
+from deploy.grafana.sla_limits import SlaLimit
+from deploy.grafana.sql import open_handoffs_sql, stagnation_sql
+from events.funnel import Funnel
+
+HANDOFF = "leadledger_handoff_latency_seconds"
+
+
+def handoff_dashboard(funnel: Funnel, sla: dict[str, SlaLimit]) -> p.Json:
+    touch, decision = sla["mql_first_touch"], sla["sal_decision"]
+    touch_limit, decision_limit = touch.limit, decision.limit
+    touch_lines = p.sla_thresholds(touch.warning, touch_limit)
+
+    def met_vs_breached(selector: str, limit: float) -> list[p.Json]:
+        within = ", ".join(filter(None, (selector, f'le="{limit}"')))
+        met = f"sum(increase({HANDOFF}_bucket{{{within}}}[{p.RATE}]))"
+        count = f"{HANDOFF}_count{{{selector}}}" if selector else f"{HANDOFF}_count"
+        total = f"sum(increase({count}[{p.RATE}]))"
+        return [p.prom(met, "met"), p.prom(f"{total} - {met}", "breached")]
+
+    stacked = {"stacking": {"mode": "normal"}, "drawStyle": "bars", "fillOpacity": 80}
+    colors = [p.override("met", color={"mode": "fixed", "fixedColor": "green"})]
+    colors.append(p.override("breached", color={"mode": "fixed", "fixedColor": "red"}))
+    rows = [
+        p.row(
+            "Handoff latency (MQL to first sales action)",
+            [
+                p.panel(
+                    "timeseries",
+                    "Handoff latency p50 / p90 / p99",
+                    [
+                        p.prom(p.quantile(q, HANDOFF), f"p{round(q * 100)}")
+                        for q in (0.5, 0.9, 0.99)
+                    ],
+                    unit="s",
+                    threshold_steps=touch_lines,
+                    description="Event time from entering MQL to the first sales action "
+                    "(contact, accept or reject). Lines: first-touch warning and SLA limit.",
+                ),
+                p.panel(
+                    "heatmap",
+                    "Handoff latency distribution",
+                    [
+                        p.prom(
+                            f"sum by (le) (increase({HANDOFF}_bucket[{p.RATE}]))",
+                            "{{le}}",
+                            fmt="heatmap",
+                        ),
+                    ],
+                    unit="s",
+                    description="Completed handoffs per latency bucket.",
+                ),
+                p.panel(
+                    "timeseries",
+                    "Handoff latency p90 by first action",
+                    [p.prom(p.quantile(0.9, HANDOFF, "action, "), "{{action}}")],
+                    unit="s",
+                    threshold_steps=touch_lines,
+                ),
+                p.panel(
+                    "timeseries",
+                    "System vs human delay (p90)",
+                    [
+                        p.prom(
+                            p.quantile(0.9, "leadledger_handoff_system_delay_seconds"),
+                            "system (routing, assignment)",
+                        ),
+                        p.prom(
+                            p.quantile(0.9, "leadledger_handoff_human_delay_seconds"),
+                            "human (rep response)",
+                        ),
+                    ],
+                    unit="s",
+                    threshold_steps=touch_lines,
+                ),
+            ],
+        ),
+        p.row(
+            "Time to first touch",
+            [
+                p.panel(
+                    "timeseries",
+                    "Time to first touch p50 / p90",
+                    [
+                        p.prom(
+                            p.quantile(q, HANDOFF, match='action="contacted"'), f"p{round(q * 100)}"
+                        )
+                        for q in (0.5, 0.9)
+                    ],
+                    unit="s",
+                    width=16,
+                    threshold_steps=touch_lines,
+                    description="Handoffs whose first sales action was a contact attempt.",
+                ),
+                p.panel(
+                    "stat",
+                    "First touches within the SLA",
+                    [
+                        p.prom(
+                            f'sum(increase({HANDOFF}_bucket{{action="contacted",le="{touch_limit}"}}'
+                            f'[$__range])) / sum(increase({HANDOFF}_count{{action="contacted"}}'
+                            "[$__range]))",
+                            "within 1 h",
+                            instant=True,
+                        ),
+                    ],
+                    unit="percentunit",
+                    width=8,
+                    threshold_steps=p.thresholds(("red", None), ("orange", 0.8), ("green", 0.95)),
+                ),
+            ],
+        ),
+        p.row(
+            "SLA met vs breached (sales side, per policy)",
+            [
+                p.panel(
+                    "timeseries",
+                    "mql_first_touch: first sales action within 1 h",
+                    met_vs_breached("", touch_limit),
+                    unit="short",
+                    custom=stacked,
+                    overrides=colors,
+                    description="Completed handoffs, any first action.",
+                ),
+                p.panel(
+                    "timeseries",
+                    "sal_decision: accepted or rejected within 24 h",
+                    met_vs_breached('action=~"accepted|rejected"', decision_limit),
+                    unit="short",
+                    custom=stacked,
+                    overrides=colors,
+                ),
+            ],
+        ),
+        p.row(
+            "Open timers (live, wall clock)",
+            [
+                p.panel(
+                    "table",
+                    "Open handoff timers by status",
+                    [p.sql(open_handoffs_sql(touch))],
+                    unit="short",
+                    description="MQL handoffs with no sales action yet, by first-touch status now.",
+                    overrides=[p.override("oldest_seconds", unit="s")],
+                ),
+                p.panel(
+                    "table",
+                    "Open stage timers by status",
+                    [p.sql(stagnation_sql(sla))],
+                    unit="short",
+                    description="Leads waiting in a stage with a stagnation limit.",
+                ),
+            ],
+        ),
+    ]
+    return p.dashboard(
+        "leadledger-handoff-sla", "leadledger / Handoff & SLA",
+        "Marketing-to-sales handoff latency, time to first touch and the sales-side SLA.",
+        rows, variables=p.team_stage_variables(funnel),
+    )  # fmt: skip
