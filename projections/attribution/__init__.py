@@ -5,6 +5,7 @@ Usage, for one lead's events in any order::
 
     config = load_attribution()                  # events/attribution.yaml
     results = attribute_lead(events, funnel, config.model("W"), as_of=when)
+    rows = rollup(all_results_of_one_model, by="campaign")
 
 or step by step: ``touches_and_deals`` -> ``attribute`` per deal. The same events, in any
 arrival order, give equal results, so a replay reproduces them to the cent.
@@ -23,9 +24,10 @@ The rules, each documented in full where it is implemented:
 - Rounding (``money``): largest remainder in the currency's minor unit, ties to the earlier
   touch (time, then event id); credit sums to exactly the deal amount.
 - Pending (``attribute``): an open deal's credit is included in its ``Attribution`` and marked
-  (``status="open"``, ``Credit.is_pending``, ``Attribution.pending``), so reports can keep
-  it apart from won revenue.
-- No touches: no credits, and ``unattributed`` is the whole amount.
+  (``status="open"``, ``Credit.is_pending``, ``Attribution.pending``); ``rollup`` reports it
+  as pipeline, separate from won revenue.
+- No touches: no credits, and ``unattributed`` is the whole amount; ``rollup`` shows it under
+  ``key=None``.
 """
 
 from __future__ import annotations
@@ -33,15 +35,19 @@ from __future__ import annotations
 from projections.attribution.attribute import Attribution, Credit, attribute, attribute_lead
 from projections.attribution.facts import DealFacts, DealStatus, Touch, touches_and_deals
 from projections.attribution.milestones import Position
+from projections.attribution.rollup import Dimension, Rollup, rollup
 
 __all__ = [
     "Attribution",
     "Credit",
     "DealFacts",
     "DealStatus",
+    "Dimension",
     "Position",
+    "Rollup",
     "Touch",
     "attribute",
     "attribute_lead",
+    "rollup",
     "touches_and_deals",
 ]
