@@ -54,3 +54,18 @@ def check_intake(
             (FieldError("time", "is beyond the allowed lateness"),),
         )
     return None
+
+
+def check_tick(
+    tick_time: datetime, broker_time: datetime, max_future_skew: timedelta
+) -> Rejection | None:
+    """None if a tick may advance stream time. A tick from the future of its broker timestamp
+    would fire every breach early, so ticks obey the same skew rule as events."""
+    if tick_time - broker_time > max_future_skew:
+        return Rejection(
+            RejectReason.FUTURE_EVENT,
+            f"tick time {tick_time.isoformat()} is more than {max_future_skew} after the "
+            f"broker received it ({broker_time.isoformat()})",
+            (FieldError("time", "must not be in the future"),),
+        )
+    return None

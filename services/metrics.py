@@ -104,3 +104,42 @@ HTTP_DURATION = Histogram(
     ["route", "method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+
+# --- SLA (services/processor/sla_observe.py; the gauges from Postgres in the API process) ---
+# policy labels come from the SLA config, team labels from its ``teams`` list (else "other").
+
+SLA_BREACHES = Counter(
+    "leadledger_sla_breaches_total",
+    "SLA timers whose limit passed while running (sla.breached), in event time.",
+    ["policy", "team"],
+)
+SLA_MET = Counter(
+    "leadledger_sla_met_total",
+    "SLA timers stopped by their stop condition within the limit (on-time sla.met).",
+    ["policy", "team"],
+)
+SLA_EVENTS = Counter(
+    "leadledger_sla_events_total",
+    "Derived sla.* events produced to the derived topic, by type and policy.",
+    ["type", "policy"],
+)
+TIME_TO_FIRST_TOUCH = Histogram(
+    "leadledger_time_to_first_touch_seconds",
+    "MQL to first sales action in the first-touch policy's clock (business) time, at sla.met.",
+    ["team"],
+    buckets=HANDOFF_BUCKETS,
+)
+SLA_OPEN_TIMERS = Gauge(
+    "leadledger_sla_open_timers",
+    "Running SLA timers by event-time status (ok, warning, breached), from sla_timer.",
+    ["policy", "status"],
+)
+SLA_OVERDUE = Gauge(
+    "leadledger_sla_overdue_timers",
+    "Live only, wall clock: running SLA timers whose deadline is before now(). Not event time.",
+    ["policy"],
+)
+TICKS = Counter(
+    "leadledger_processor_ticks_total",
+    "Tick records applied: stream-time advances of quiet partitions (not events).",
+)

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     partitions: int = Field(default=4, ge=1)
     data_dir: Path = Path(".leadledger")
     funnel_file: Path | None = None
+    #: SLA policies (events/sla.yaml format); the packaged default when unset.
+    sla_file: Path | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     processor_web_port: int = 6066
@@ -46,6 +48,12 @@ class Settings(BaseSettings):
     max_future_skew_seconds: float = 300.0
     #: events older than the partition's stream time by more than this are rejected as too late.
     allowed_lateness_seconds: float = 30 * 86400.0
+    #: Seconds between the processor's tick records to each of its partitions (0: none).
+    #: Ticks move stream time on quiet partitions so SLA deadlines still fire.
+    tick_interval_seconds: float = Field(default=5.0, ge=0)
+    #: A tick claims stream time = wall clock minus this: how late upstream events may be
+    #: before a quiet partition's timers are judged without them.
+    tick_delay_seconds: float = Field(default=60.0, ge=0)
     batch_max_events: int = 2000
     batch_within_seconds: float = 0.2
     #: Tansu holds consumer-group joins for half the session timeout: keep it short locally.

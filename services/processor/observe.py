@@ -48,5 +48,7 @@ def observe(outcome: BatchOutcome, clock: EventTimeClock) -> None:
                 metrics.HANDOFF_HUMAN_DELAY.observe(h.human_delay_seconds)
     for (frm, to), n in transitions.items():
         metrics.STAGE_TRANSITIONS.labels(from_stage=frm, to_stage=to).inc(n)
+    if outcome.ticks:
+        metrics.TICKS.inc(outcome.ticks)
     if outcome.accepted:
         clock.saw(max(e.time for e in outcome.accepted).timestamp())

@@ -4,6 +4,10 @@ The agent hands over whatever Faust buffered; this class owns the per-lead cache
 per-partition checkpoints. A batch's read-model rows and offsets commit together, so a crash
 anywhere replays the batch without double counting: records at or below the stored offset of
 their partition are skipped.
+
+Records are evaluated one at a time, in offset order: each accepted event or tick advances its
+partition's stream time, and the SLA engine fires what is due right after that record. So the
+derived ``sla.*`` events depend only on the log, never on how it was cut into batches.
 """
 
 from __future__ import annotations
@@ -12,16 +16,16 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from events.codec import decode
 from events.envelope import Event
 from events.errors import RejectedInput, Rejection, RejectReason
 from events.funnel import Funnel
-from projections.changes import Changes
-from projections.intake import check_intake
+from events.tick import Tick, decode_tick, is_tick
+from projections.intake import check_intake, check_tick
 from projections.lead import Applied, LeadState, apply, empty, fold
+from services.processor.batch import BatchOutcome, Limits, SlaWiring
 from services.processor.ports import (
     BatchWrite,
     CheckpointMoved,
@@ -32,35 +36,9 @@ from services.processor.ports import (
 )
 from services.processor.records import Checkpoint, Record
 
+__all__ = ["BatchOutcome", "BatchPipeline", "Limits", "SlaWiring"]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    max_future_skew: timedelta = timedelta(minutes=5)
-    allowed_lateness: timedelta = timedelta(days=30)
-    max_event_bytes: int = 64 * 1024
-    #: leads kept folded in memory; evicted ones are refolded from the archive on demand.
-    cache_leads: int = 200_000
-
-
-@dataclass(slots=True)
-class BatchOutcome:
-    """What a committed batch did, for metrics and logs."""
-
-    accepted: list[Event] = field(default_factory=list)
-    out_of_order: list[Event] = field(default_factory=list)
-    rejected: list[RejectedRecord] = field(default_factory=list)
-    changes: list[Changes] = field(default_factory=list)
-    skipped: int = 0
-
-    def extend(self, other: BatchOutcome) -> BatchOutcome:
-        self.accepted += other.accepted
-        self.out_of_order += other.out_of_order
-        self.rejected += other.rejected
-        self.changes += other.changes
-        self.skipped += other.skipped
-        return self
 
 
 class BatchPipeline:
@@ -74,6 +52,7 @@ class BatchPipeline:
         dead_letters: DeadLetterSink,
         limits: Limits | None = None,
         retry_delay: float = 1.0,
+        sla: SlaWiring | None = None,
     ) -> None:
         self.topic = topic
         self.funnel = funnel
@@ -81,6 +60,7 @@ class BatchPipeline:
         self.dead_letters = dead_letters
         self.limits = limits or Limits()
         self.retry_delay = retry_delay
+        self.sla = sla
         self._leads: OrderedDict[str, LeadState] = OrderedDict()
         self._checkpoints: dict[int, Checkpoint | None] = {}
 
@@ -95,6 +75,8 @@ class BatchPipeline:
         """Drop cached state, e.g. when partitions are revoked in a rebalance."""
         self._leads.clear()
         self._checkpoints.clear()
+        if self.sla is not None:
+            self.sla.engine.forget()
 
     async def process(self, records: Sequence[Record]) -> BatchOutcome:
         """Apply a batch; retries until it commits (a Postgres outage only delays it)."""
@@ -133,6 +115,18 @@ class BatchPipeline:
     async def _attempt(
         self, records: Sequence[Record], unstorable: str | None = None
     ) -> BatchOutcome:
+        try:
+            return await self._attempt_once(records, unstorable)
+        except BaseException:
+            # The SLA engine changed its state record by record; reload it from the last
+            # commit rather than undo it.
+            if self.sla is not None:
+                self.sla.engine.forget()
+            raise
+
+    async def _attempt_once(
+        self, records: Sequence[Record], unstorable: str | None
+    ) -> BatchOutcome:
         await self._load_checkpoints({r.partition for r in records})
         outcome = BatchOutcome()
         fresh: list[Record] = []
@@ -146,6 +140,9 @@ class BatchPipeline:
         events = [d for _, d in decoded if isinstance(d, Event)]
         known = await self.store.existing_ids([e.id for e in events])
         states = await self._states({e.subject for e in events})
+        if self.sla is not None:
+            partitions = {r.partition for r in fresh}
+            await self.sla.engine.prepare(self.sla.store, partitions, states)
         changed: dict[str, LeadState] = {}
         accepted: list[tuple[Record, Event]] = []
         stream: dict[int, datetime | None] = {
@@ -153,7 +150,13 @@ class BatchPipeline:
         }
         for record, item in decoded:
             rejection = item if isinstance(item, Rejection) else None
-            if isinstance(item, Event):
+            p = record.partition
+            if isinstance(item, Tick):
+                rejection = check_tick(item.time, record.broker_time, self.limits.max_future_skew)
+                if rejection is None:
+                    outcome.ticks += 1
+                    stream[p] = _later(stream.get(p), item.time)
+            elif isinstance(item, Event):
                 rejection = check_intake(
                     item,
                     record.key,
@@ -173,9 +176,9 @@ class BatchPipeline:
                         outcome.changes.append(result.changes)
                         if result.out_of_order:
                             outcome.out_of_order.append(item)
-                        current = stream.get(record.partition)
-                        if current is None or item.time > current:
-                            stream[record.partition] = item.time
+                        stream[p] = now = _later(stream.get(p), item.time)
+                        if self.sla is not None:
+                            self.sla.engine.lead_changed(p, result.state, now)
                     else:
                         rejection = result.rejection
             if rejection is not None:
@@ -188,26 +191,38 @@ class BatchPipeline:
                         event.id if event else None,
                     )
                 )
+            now_p = stream.get(p)
+            if self.sla is not None and now_p is not None:
+                self.sla.engine.advance(p, now_p)
         new_checkpoints = self._advance(records, stream)
+        sla = self.sla.engine.drain() if self.sla is not None else None
         if outcome.rejected:
             # Dead letters first: if we crash before the commit they are sent again, which
             # consumers can dedupe by source offset; the other order could lose them.
             await self.dead_letters.send(outcome.rejected)
+        if self.sla is not None and sla is not None and sla.derived:
+            # Likewise derived events: at least once, deduped by their deterministic ids.
+            await self.sla.derived.send(sla.derived)
+            outcome.derived = sla.derived
         if new_checkpoints:
             await self.store.commit(
                 BatchWrite(self.topic, accepted, list(changed.values()), outcome.rejected,
-                           new_checkpoints),
+                           new_checkpoints, sla),
                 {p: (c.offset if (c := self._checkpoints.get(p)) else None)
                  for p in new_checkpoints},
             )  # fmt: skip
         self._checkpoints.update(new_checkpoints)
         for lead_id, state in changed.items():
             self._remember(lead_id, state)
+        if self.sla is not None:
+            self.sla.engine.committed()
         return outcome
 
-    def _decode(self, record: Record, unstorable: str | None) -> Event | Rejection:
+    def _decode(self, record: Record, unstorable: str | None) -> Event | Tick | Rejection:
         if unstorable is not None:
             return Rejection(RejectReason.UNSTORABLE, f"the read models refused it: {unstorable}")
+        if is_tick(record.headers):
+            return decode_tick(record.value)
         try:
             return decode(record.value, max_bytes=self.limits.max_event_bytes)
         except RejectedInput as exc:
@@ -250,6 +265,10 @@ class BatchPipeline:
         self._leads.move_to_end(lead_id)
         while len(self._leads) > self.limits.cache_leads:
             self._leads.popitem(last=False)
+
+
+def _later(current: datetime | None, candidate: datetime) -> datetime:
+    return candidate if current is None or candidate > current else current
 
 
 def _key_text(key: bytes | None) -> str | None:

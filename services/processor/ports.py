@@ -13,6 +13,7 @@ from events.envelope import Event
 from events.errors import Rejection
 from projections.lead import LeadState
 from services.processor.records import Checkpoint, Record
+from services.processor.sla_engine import SlaWrite
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,8 @@ class BatchWrite:
     leads: Sequence[LeadState]
     rejected: Sequence[RejectedRecord]
     checkpoints: dict[int, Checkpoint]
+    #: SLA timer rows and volume facts; None when the pipeline runs without SLA rules.
+    sla: SlaWrite | None = None
 
 
 class CheckpointMoved(Exception):
@@ -55,6 +58,11 @@ class ProjectionStore(Protocol):
     async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
         """Write the batch; raise CheckpointMoved if a stored offset differs from ``expected``,
         UnstorableBatch if the data itself cannot be stored."""
+
+
+class DerivedSink(Protocol):
+    async def send(self, events: Sequence[Event]) -> None:
+        """Publish derived events (keyed by lead id) and wait until the broker has them."""
 
 
 class DeadLetterSink(Protocol):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -19,11 +19,17 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from events.funnel import Funnel, load_funnel
+from events.sla_config import load_sla
+from events.tick import TICK_HEADERS, encode_tick
+from projections.sla import SlaRules, compile_rules
 from services import metrics
 from services.processor.dead_letters import KafkaDeadLetters
+from services.processor.derived import KafkaDerived
 from services.processor.observe import EventTimeClock, observe
-from services.processor.pipeline import BatchPipeline, Limits
+from services.processor.pipeline import BatchPipeline, Limits, SlaWiring
 from services.processor.records import Record
+from services.processor.sla_engine import SlaEngine
+from services.processor.sla_observe import observe_sla
 from services.settings import Settings
 from services.store.migrate import migrate
 from services.store.projection_store import PostgresProjectionStore
@@ -58,12 +64,20 @@ class Runtime:
         self.app = app
         self.settings = settings
         self.funnel = funnel
+        # Loaded at start-up, so a bad SLA file stops the worker with its path and reason.
+        self.sla_rules: SlaRules = compile_rules(load_sla(funnel, settings.sla_file), funnel)
         self.clock = EventTimeClock()
         self._pipeline: BatchPipeline | None = None
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self.rejected_topic = app.topic(
             settings.rejected_topic,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+        )
+        self.derived_topic = app.topic(
+            settings.derived_topic,
             key_serializer="raw",
             value_serializer="raw",
             partitions=settings.partitions,
@@ -78,15 +92,18 @@ class Runtime:
                 async with self._pool.acquire() as conn:
                     await migrate(conn)
                 s = self.settings
+                store = PostgresProjectionStore(self._pool, s.processor_id)
+                sla = SlaWiring(SlaEngine(self.sla_rules), store, KafkaDerived(self._send_derived))
                 self._pipeline = BatchPipeline(
                     s.events_topic,
                     self.funnel,
-                    PostgresProjectionStore(self._pool, s.processor_id),
+                    store,
                     KafkaDeadLetters(self._send_dead_letter),
                     Limits(
                         max_future_skew=timedelta(seconds=s.max_future_skew_seconds),
                         allowed_lateness=timedelta(seconds=s.allowed_lateness_seconds),
                     ),
+                    sla=sla,
                 )
             return self._pipeline
 
@@ -94,6 +111,11 @@ class Runtime:
         self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
     ) -> object:
         return await self.rejected_topic.send(key=key, value=value, headers=headers)
+
+    async def _send_derived(
+        self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> object:
+        return await self.derived_topic.send(key=key, value=value, headers=headers)
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -140,6 +162,7 @@ def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
         ):
             outcome = await pipeline.process([_record(e) for e in buffered])
             observe(outcome, runtime.clock)
+            observe_sla(outcome.derived, runtime.sla_rules)
 
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def _consumer_lag() -> None:
@@ -156,6 +179,20 @@ def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
                 metrics.CONSUMER_LAG.labels(partition=str(tp.partition)).set(
                     max(0, highwater - done)
                 )
+
+    if settings.tick_interval_seconds > 0:
+
+        @app.timer(interval=settings.tick_interval_seconds)  # type: ignore[untyped-decorator]
+        async def _tick() -> None:
+            # Quiet partitions still need stream time to move for deadlines to fire. The tick
+            # goes through the log (not straight into the pipeline), so replays see it too.
+            when = datetime.now(UTC) - timedelta(seconds=settings.tick_delay_seconds)
+            value = encode_tick(when, settings.processor_id)
+            for tp in app.consumer.assignment():
+                if tp.topic == events_topic_name:
+                    await events_topic.send(
+                        value=value, partition=tp.partition, headers=list(TICK_HEADERS)
+                    )
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's stubs want sync
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:

@@ -11,8 +11,10 @@ import orjson
 from events.codec import decode_obj, to_obj
 from events.envelope import Event
 from projections.lead import LeadState
+from projections.sla_emit import TimerRow
 from services.processor.ports import BatchWrite, CheckpointMoved, UnstorableBatch
 from services.processor.records import Checkpoint
+from services.store import sla_rows
 
 _LEAD_COLUMNS = (
     "lead_id", "current_stage", "current_team", "highest_stage", "owner_id", "owner_team",
@@ -78,6 +80,12 @@ class PostgresProjectionStore:
         )
         return {r["event_id"] for r in rows}
 
+    async def load_timers(self, lead_ids: Sequence[str]) -> dict[str, list[TimerRow]]:
+        return await sla_rows.load_timers(self.pool, lead_ids)
+
+    async def load_pending(self, partitions: Sequence[int]) -> list[TimerRow]:
+        return await sla_rows.load_pending(self.pool, partitions)
+
     async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
         try:
             await self._commit(batch, expected)
@@ -121,6 +129,8 @@ class PostgresProjectionStore:
                 )
             if batch.leads:
                 await self._write_leads(conn, batch.leads)
+            if batch.sla is not None:
+                await sla_rows.write_sla(conn, batch.sla)
             if batch.rejected:
                 await conn.executemany(
                     "INSERT INTO rejected_event (kafka_topic, kafka_partition, kafka_offset,"

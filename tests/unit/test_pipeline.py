@@ -10,6 +10,8 @@ import pytest
 from events.codec import encode
 from events.envelope import Event
 from projections.lead import LeadState
+from projections.sla_emit import TimerRow
+from projections.sla_volume import VolumeFact
 from services.processor.pipeline import BatchPipeline, Limits
 from services.processor.ports import BatchWrite, CheckpointMoved, RejectedRecord, UnstorableBatch
 from services.processor.records import Checkpoint, Record
@@ -19,7 +21,7 @@ TOPIC = "events"
 
 
 class InMemoryStore:
-    """What Postgres holds for the pipeline: archive, lead rows and checkpoints."""
+    """What Postgres holds for the pipeline: archive, lead rows, SLA timers and checkpoints."""
 
     def __init__(self) -> None:
         self.archive: dict[str, Event] = {}
@@ -29,6 +31,20 @@ class InMemoryStore:
         self.move_checkpoint_once: tuple[int, Checkpoint] | None = None
         #: event ids the fake "database" cannot store, like a value Postgres refuses.
         self.refuse: set[str] = set()
+        self.timers: dict[tuple[str, str, str], TimerRow] = {}
+        self.facts: dict[str, tuple[VolumeFact, ...]] = {}
+        #: raise this from the next commit (once), like a connection lost mid-transaction.
+        self.fail_next_commit: Exception | None = None
+
+    async def load_timers(self, lead_ids: Sequence[str]) -> dict[str, list[TimerRow]]:
+        out: dict[str, list[TimerRow]] = {}
+        for key, row in self.timers.items():
+            if key[0] in lead_ids:
+                out.setdefault(key[0], []).append(row)
+        return out
+
+    async def load_pending(self, partitions: Sequence[int]) -> list[TimerRow]:
+        return [r for r in self.timers.values() if r.partition in partitions and r.next_fire_at]
 
     async def load_checkpoints(
         self, topic: str, partitions: Sequence[int]
@@ -46,6 +62,9 @@ class InMemoryStore:
         return {i for i in event_ids if i in self.archive}
 
     async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
+        if self.fail_next_commit is not None:
+            failure, self.fail_next_commit = self.fail_next_commit, None
+            raise failure
         if self.move_checkpoint_once is not None:
             partition, moved_to = self.move_checkpoint_once
             self.move_checkpoint_once = None
@@ -61,6 +80,9 @@ class InMemoryStore:
             self.archive[event.id] = event
         for state in batch.leads:
             self.leads[state.lead_id] = state
+        if batch.sla is not None:
+            self.timers.update({row.timer.key: row for row in batch.sla.rows})
+            self.facts.update(batch.sla.facts)
         self.checkpoints.update(batch.checkpoints)
 
 

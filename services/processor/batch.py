@@ -1,0 +1,54 @@
+"""Value types of the batch pipeline: its limits, its SLA wiring and a batch's outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from events.envelope import Event
+from projections.changes import Changes
+from services.processor.ports import DerivedSink, RejectedRecord
+from services.processor.sla_engine import SlaEngine, SlaStore
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_future_skew: timedelta = timedelta(minutes=5)
+    allowed_lateness: timedelta = timedelta(days=30)
+    max_event_bytes: int = 64 * 1024
+    #: leads kept folded in memory; evicted ones are refolded from the archive on demand.
+    cache_leads: int = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class SlaWiring:
+    """The SLA engine, where it loads committed timer rows from, and where facts go."""
+
+    engine: SlaEngine
+    store: SlaStore
+    derived: DerivedSink
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """What a committed batch did, for metrics and logs."""
+
+    accepted: list[Event] = field(default_factory=list)
+    out_of_order: list[Event] = field(default_factory=list)
+    rejected: list[RejectedRecord] = field(default_factory=list)
+    changes: list[Changes] = field(default_factory=list)
+    #: derived sla.* events produced (and committed) by this batch
+    derived: list[Event] = field(default_factory=list)
+    skipped: int = 0
+    #: tick records applied: stream-time advances, neither accepted nor rejected
+    ticks: int = 0
+
+    def extend(self, other: BatchOutcome) -> BatchOutcome:
+        self.accepted += other.accepted
+        self.out_of_order += other.out_of_order
+        self.rejected += other.rejected
+        self.changes += other.changes
+        self.derived += other.derived
+        self.skipped += other.skipped
+        self.ticks += other.ticks
+        return self

@@ -1,0 +1,180 @@
+"""The SLA engine of the processor: timer rows in memory, fired record by record.
+
+The rules are pure (``projections.sla`` says which timers a lead has, ``projections.sla_emit``
+what they owe at a stream time); this class keeps the state those rules need between records:
+
+- per lead, every timer row with its emitted tags (an LRU cache, loaded from ``sla_timer``
+  on a miss), so a recomputed timer never re-emits what it already emitted;
+- per partition, the rows that still wait for a threshold (warning, deadline, escalation),
+  in a heap keyed by that instant, so advancing stream time touches only what is due rather
+  than scanning every lead. It is rebuilt from ``sla_timer.next_fire_at`` the first time a
+  partition is seen, and after ``forget()``.
+
+The pipeline calls ``lead_changed`` after each accepted event and ``advance`` after each
+record (event or tick), in offset order; ``drain`` hands over what the attempt produced, to be
+produced to the derived topic and committed with the batch. State changes during an attempt
+are not undone: if the attempt fails, the pipeline calls ``forget()`` and the next attempt
+reloads the committed state.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Protocol
+
+from events.envelope import Event
+from projections.lead import LeadState
+from projections.sla import SlaRules, timers
+from projections.sla_emit import TimerRow, derived_event, fire
+from projections.sla_volume import VolumeFact, volume_facts
+
+Key = tuple[str, str, str]  # (lead, policy, cycle)
+
+
+class SlaStore(Protocol):
+    async def load_timers(self, lead_ids: Sequence[str]) -> dict[str, list[TimerRow]]: ...
+
+    async def load_pending(self, partitions: Sequence[int]) -> list[TimerRow]: ...
+
+
+@dataclass(slots=True)
+class SlaWrite:
+    """What one attempt changed: rows to upsert, derived events to produce, facts to replace."""
+
+    rows: list[TimerRow] = field(default_factory=list)
+    #: per row key: (limit seconds, counted seconds from start to stop or None)
+    figures: dict[Key, tuple[float, float | None]] = field(default_factory=dict)
+    derived: list[Event] = field(default_factory=list)
+    facts: dict[str, tuple[VolumeFact, ...]] = field(default_factory=dict)
+
+
+class SlaEngine:
+    """Timer state for the partitions this worker processes."""
+
+    def __init__(self, rules: SlaRules, cache_leads: int = 200_000) -> None:
+        self.rules = rules
+        self.cache_leads = cache_leads
+        self._rows: OrderedDict[str, dict[Key, TimerRow]] = OrderedDict()
+        self._pending: dict[int, dict[Key, TimerRow]] = {}
+        self._heaps: dict[int, list[tuple[datetime, Key]]] = {}
+        self._dirty: dict[Key, TimerRow] = {}
+        self._out = SlaWrite()
+
+    def forget(self) -> None:
+        """Drop all state; the next ``prepare`` reloads what was committed."""
+        self._rows.clear()
+        self._pending.clear()
+        self._heaps.clear()
+        self._dirty.clear()
+        self._out = SlaWrite()
+
+    async def prepare(
+        self, store: SlaStore, partitions: Iterable[int], lead_ids: Iterable[str]
+    ) -> None:
+        """Load the queues of new partitions and the rows of uncached leads; start an attempt."""
+        self._dirty.clear()
+        self._out = SlaWrite()
+        fresh = sorted(p for p in set(partitions) if p not in self._pending)
+        if fresh:
+            for p in fresh:
+                self._pending[p], self._heaps[p] = {}, []
+            for row in await store.load_pending(fresh):
+                self._queue(row)
+        missing = sorted(lid for lid in set(lead_ids) if lid not in self._rows)
+        loaded = await store.load_timers(missing) if missing else {}
+        for lead_id in missing:
+            rows: dict[Key, TimerRow] = {}
+            for row in loaded.get(lead_id, []):
+                # A queued row is the same committed row; keep one object per key.
+                key = row.timer.key
+                rows[key] = self._pending.get(row.partition, {}).get(key, row)
+            self._rows[lead_id] = rows
+
+    def lead_changed(self, partition: int, state: LeadState, stream_time: datetime) -> None:
+        """Recompute the lead's timers after an accepted event and fire what is due."""
+        self._rows.move_to_end(state.lead_id)
+        rows = self._rows[state.lead_id]
+        seen: set[Key] = set()
+        for timer in timers(state, self.rules):
+            seen.add(timer.key)
+            old = rows.get(timer.key)
+            row = TimerRow(timer, partition, old.emitted if old else frozenset())
+            self._settle(row, old, stream_time)
+        for key, old in list(rows.items()):
+            if key not in seen and old.timer.outcome is None:
+                # A late event removed the stay that started this timer (see
+                # projections.changes): end it rather than leave it running forever.
+                gone = replace(
+                    old.timer, outcome="cancelled", stop_reason="superseded",
+                    stopped_at=stream_time, stop_event_id=None,
+                )  # fmt: skip
+                self._settle(replace(old, timer=gone), old, stream_time)
+        target = self.rules.config.volume
+        if target is not None:
+            self._out.facts[state.lead_id] = volume_facts(state, target, self.rules.funnel)
+
+    def advance(self, partition: int, stream_time: datetime) -> None:
+        """Fire every queued threshold of ``partition`` that stream time has passed."""
+        heap, pending = self._heaps.get(partition), self._pending.get(partition, {})
+        while heap and heap[0][0] < stream_time:
+            at, key = heapq.heappop(heap)
+            row = pending.get(key)
+            if row is not None and row.next_fire_at == at:  # else: a stale heap entry
+                self._settle(row, row, stream_time)
+
+    def drain(self) -> SlaWrite:
+        """What this attempt produced; rows come with their figures for the read model."""
+        out = self._out
+        out.rows = list(self._dirty.values())
+        for row in out.rows:
+            t = row.timer
+            policy = self.rules.by_name[t.policy]
+            elapsed = None
+            if t.stopped_at is not None:
+                elapsed = policy.clock.elapsed(t.started_at, t.stopped_at).total_seconds()
+            out.figures[t.key] = (policy.limit.total_seconds(), elapsed)
+        return out
+
+    def committed(self) -> None:
+        """The drained write is committed: trim the lead cache."""
+        self._dirty.clear()
+        self._out = SlaWrite()
+        while len(self._rows) > self.cache_leads:
+            self._rows.popitem(last=False)
+
+    def pending_count(self) -> int:
+        """Rows waiting for a threshold, over all partitions (for tests and logs)."""
+        return sum(len(p) for p in self._pending.values())
+
+    def _settle(self, row: TimerRow, old: TimerRow | None, stream_time: datetime) -> None:
+        row, firings = fire(row, stream_time)
+        for firing in firings:
+            self._out.derived.append(derived_event(row.timer, firing, self.rules))
+        if row != old:
+            self._store(row)
+
+    def _store(self, row: TimerRow) -> None:
+        key = row.timer.key
+        lead_rows = self._rows.get(key[0])
+        if lead_rows is not None:
+            lead_rows[key] = row
+        pending = self._pending.setdefault(row.partition, {})
+        if row.next_fire_at is None:
+            pending.pop(key, None)
+        else:
+            self._queue(row)
+        self._dirty[key] = row
+
+    def _queue(self, row: TimerRow) -> None:
+        at, key = row.next_fire_at, row.timer.key
+        if at is None:
+            return
+        pending = self._pending.setdefault(row.partition, {})
+        previous = pending.get(key)
+        pending[key] = row
+        if previous is None or previous.next_fire_at != at:
+            heapq.heappush(self._heaps.setdefault(row.partition, []), (at, key))
