@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint unit integration clean
+.PHONY: run test tools lint unit integration clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +21,15 @@ run: $(BIN)/.installed
 # A private base temp dir: pytest resets /tmp/pytest-of-$USER to mode 700 at every session
 # start, which would lock the unprivileged embedded PostgreSQL of a concurrent run out of
 # its data directory. Kept for inspection when a test fails.
-test: lint
+test: lint tools
 	@tmp=$$(mktemp -d /tmp/leadledger-test.XXXXXX); \
 	$(BIN)/pytest -p no:cacheprovider --basetemp=$$tmp $(ARGS); rc=$$?; \
 	if [ $$rc -eq 0 ]; then rm -rf $$tmp; else echo "test files kept in $$tmp"; fi; \
 	exit $$rc
+
+## tools: Debian's prometheus package (server and promtool) for the deployment tests
+tools:
+	bash scripts/install-prometheus.sh
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
