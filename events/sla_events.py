@@ -26,8 +26,9 @@ class SlaEventData(EventData):
     policy: str
     lead_id: str
     cycle: str = Field(description="id of the event that started this timer")
-    owner_id: str | None = Field(description="owner at the time of this event")
-    team: str | None
+    # Defaults, because the codec leaves None out of the JSON.
+    owner_id: str | None = Field(default=None, description="owner at the time of this event")
+    team: str | None = None
     started_at: AwareDatetime
     warn_at: AwareDatetime
     deadline: AwareDatetime
@@ -79,7 +80,7 @@ class SlaMet(SlaEventData):
 
     stopped_at: datetime
     stop_reason: str = Field(description="contacted, accepted, rejected or progressed")
-    stop_event_id: str | None
+    stop_event_id: str | None = None
     lateness_seconds: float = Field(description="elapsed minus limit; negative when on time")
 
 
@@ -91,7 +92,7 @@ class SlaCancelled(SlaEventData):
 
     stopped_at: datetime
     stop_reason: str
-    stop_event_id: str | None
+    stop_event_id: str | None = None
     lateness_seconds: float
 
 

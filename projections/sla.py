@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 
 from events.catalog import (
@@ -215,14 +216,15 @@ def _timer(
     stop: tuple[Event, Outcome, str] | None,
 ) -> Timer:
     p, start = run.policy, run.start.time
+    warn_at, deadline, escalate_at = _thresholds(p, start)
     return Timer(
         lead_id=lead_id,
         policy=p.name,
         cycle=run.start.id,
         started_at=start,
-        warn_at=p.clock.deadline(start, p.warning),
-        deadline=p.clock.deadline(start, p.limit),
-        escalate_at=tuple(p.clock.deadline(start, p.limit + after) for after, _ in p.escalations),
+        warn_at=warn_at,
+        deadline=deadline,
+        escalate_at=escalate_at,
         stopped_at=stop[0].time if stop else None,
         outcome=stop[1] if stop else None,
         stop_reason=stop[2] if stop else None,
@@ -230,4 +232,14 @@ def _timer(
         owner_id=owner,
         team=team,
         assigned_at=run.assigned_at,
+    )
+
+
+@lru_cache(maxsize=65536)
+def _thresholds(p: Policy, start: datetime) -> tuple[datetime, datetime, tuple[datetime, ...]]:
+    # Every event of a lead recomputes its timers; their thresholds never change.
+    return (
+        p.clock.deadline(start, p.warning),
+        p.clock.deadline(start, p.limit),
+        tuple(p.clock.deadline(start, p.limit + after) for after, _ in p.escalations),
     )

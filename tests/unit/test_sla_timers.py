@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import given
 
+from events.codec import decode, encode
 from events.envelope import Event
+from events.sla_events import DERIVED_REGISTRY
 from projections.lead import fold, order_key
 from projections.sla import Timer, timers
 from projections.sla_emit import TERMINAL, derived_event, derived_id, due, next_fire_at
@@ -309,3 +311,15 @@ def test_late_arrivals_can_add_warnings_and_breaches_but_never_lose_one(
     for key, tags_ in in_order.items():
         assert tags_ - TERMINAL <= shuffled[key] - TERMINAL, key
         assert len(tags_ & TERMINAL) == len(shuffled[key] & TERMINAL) <= 1, key
+
+
+def test_every_kind_of_derived_event_decodes_with_full_validation() -> None:
+    # derived_event skips validation for speed; the consumers' decoder must accept them all.
+    history = [*MQL, contacted(LEAD, at(hours=3)), moved(LEAD, at(hours=4), "mql", "nurture")]
+    _, fired = run(history, until=FAR)
+    events = [derived_event(t, f, RULES) for t, f in fired]
+    assert {e.type for e in events} == {
+        "sla.started", "sla.warning", "sla.breached", "sla.escalated", "sla.met", "sla.cancelled",
+    }  # fmt: skip
+    for event in events:
+        assert decode(encode(event), DERIVED_REGISTRY) == event
