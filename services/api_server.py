@@ -10,12 +10,14 @@ import asyncpg
 import uvicorn
 
 from events.funnel import Funnel, load_funnel
+from events.sla_config import load_sla
 from services import metrics
 from services.api.app import create_app
 from services.publisher import KafkaPublisher
 from services.settings import Settings
 from services.store.lead_reader import PostgresLeadReader
 from services.store.migrate import migrate
+from services.store.sla_reader import PostgresSlaReader, refresh_sla_gauges
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +44,19 @@ async def refresh_stage_gauge(pool: asyncpg.Pool, funnel: Funnel, every: float =
 
 async def serve(settings: Settings) -> None:
     funnel = load_funnel(settings.funnel_file)
+    sla_config = load_sla(funnel, settings.sla_file)
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=8)
     async with pool.acquire() as conn:
         await migrate(conn)
     publisher = KafkaPublisher(settings.kafka_bootstrap, settings.events_topic)
     await publisher.start()
     gauge = asyncio.create_task(refresh_stage_gauge(pool, funnel))
+    sla_gauges = asyncio.create_task(refresh_sla_gauges(pool, sla_config))
     try:
-        app = create_app(settings, publisher, PostgresLeadReader(pool), funnel)
+        sla_reader = PostgresSlaReader(pool, sla_config)
+        app = create_app(
+            settings, publisher, PostgresLeadReader(pool), funnel, sla_reader=sla_reader
+        )
         config = uvicorn.Config(
             app,
             host=settings.api_host,
@@ -59,9 +66,10 @@ async def serve(settings: Settings) -> None:
         )
         await uvicorn.Server(config).serve()
     finally:
-        gauge.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await gauge
+        for task in (gauge, sla_gauges):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await publisher.stop()
         await pool.close()
 

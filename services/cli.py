@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from services.settings import Settings
+from services.sla_cli import sla_app
 
 app = typer.Typer(help="leadledger: event-sourced lead lifecycle.", no_args_is_help=True)
 schema_app = typer.Typer(help="Event schemas for upstream teams.", no_args_is_help=True)
@@ -19,6 +20,7 @@ db_app = typer.Typer(help="The PostgreSQL read models.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(funnel_app, name="funnel")
 app.add_typer(db_app, name="db")
+app.add_typer(sla_app, name="sla")
 console = Console()
 
 

@@ -16,6 +16,7 @@ from fastapi import Request
 from events.envelope import Event
 from events.funnel import Funnel
 from services.api.models import LeadDetail
+from services.api.sla_models import OpenStatus, SlaOpenPage, SlaSummary
 from services.settings import Settings
 
 
@@ -39,6 +40,27 @@ class LeadReader(Protocol):
         ...
 
 
+class SlaReader(Protocol):
+    """Reads the SLA read models (``sla_timer``, ``sla_volume_fact``)."""
+
+    async def open_timers(
+        self,
+        now: datetime,
+        *,
+        policy: str | None = None,
+        owner: str | None = None,
+        team: str | None = None,
+        status: OpenStatus | None = None,
+        limit: int = 100,
+    ) -> SlaOpenPage:
+        """Running timers matching the filters, earliest deadline first."""
+        ...
+
+    async def summary(self, start: datetime, end: datetime) -> SlaSummary:
+        """Compliance of the timers started in [start, end), and the volume SLA per month."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ApiContext:
     """What the routes of one app instance use; stored on ``app.state.context``."""
@@ -48,6 +70,8 @@ class ApiContext:
     reader: LeadReader
     funnel: Funnel
     clock: Callable[[], datetime]
+    #: None in an API built without the SLA read model: its endpoints answer 503.
+    sla: SlaReader | None = None
 
 
 def context_of(request: Request) -> ApiContext:
