@@ -59,6 +59,9 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed, the same leads.")] = 7,
     lead_prefix: Annotated[str, typer.Option(help="Lead ids are PREFIX-000001, ...")] = "L",
     max_events: Annotated[int | None, typer.Option(help="Stop after this many.")] = None,
+    tick_every: Annotated[
+        float, typer.Option(help="Publish ticks at simulated time every N seconds (0: none).")
+    ] = 0.0,
 ) -> None:
     """Publish a realistic, seeded stream of lead journeys to the events topic."""
     import logging
@@ -76,6 +79,7 @@ def simulate(
             seed=seed,
             max_events=max_events,
             lead_id_prefix=lead_prefix,
+            tick_every=tick_every or None,
         )
     )
     console.print(f"published {n} events")

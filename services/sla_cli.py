@@ -88,7 +88,7 @@ def report_tables(summary: SlaSummary) -> list[Table]:
         title="Marketing volume SLA (MQLs per active rep per month)",
     )  # fmt: skip
     for v in summary.volume:
-        met = "[green]yes[/]" if v.met else "[red]no[/]"
+        met = "-" if v.met is None else "[green]yes[/]" if v.met else "[red]no[/]"
         volume.add_row(v.month, v.team, str(v.mqls), str(v.active_reps), str(v.target), met)
     return [table, volume]
 

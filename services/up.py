@@ -82,6 +82,10 @@ def run_stack(settings: Settings, *, demo: bool, rate: float, speedup: float) ->
             asyncio.run(ensure_topics(bootstrap, leadledger_topics(settings)))
             console.print(f"  topics ready: {', '.join(leadledger_topics(settings))}")
             exe = [sys.executable, "-m", "services"]
+            if demo:
+                # The simulator backfills days of event time at high speed and ticks its own
+                # simulated clock; wall-clock ticks would breach every backfilled MQL at once.
+                env.setdefault("LEADLEDGER_TICK_INTERVAL_SECONDS", "0")
             stack.enter_context(_child("processor", [*exe, "processor"], env, log_dir))
             stack.enter_context(_child("api", [*exe, "api"], env, log_dir))
             wait_for_port("127.0.0.1", settings.api_port, timeout=60)
@@ -92,7 +96,7 @@ def run_stack(settings: Settings, *, demo: bool, rate: float, speedup: float) ->
                 seed = int(time.time()) % 1_000_000
                 example = f"D{seed}-000001"
                 args = ["simulate", "--rate", str(rate), "--speedup", str(speedup)]
-                args += ["--seed", str(seed), "--lead-prefix", f"D{seed}"]
+                args += ["--seed", str(seed), "--lead-prefix", f"D{seed}", "--tick-every", "1"]
                 stack.enter_context(_child("simulator", [*exe, *args], env, log_dir))
             _print_urls(settings, example)
             return _watch()

@@ -81,7 +81,7 @@ class VolumeMonth(BaseModel):
     active_reps: int = Field(ge=0, description="reps with at least one lead assigned that month")
     per_rep: int = Field(ge=1)
     target: int = Field(ge=0, description="per_rep x active_reps")
-    met: bool = Field(description="mqls >= target")
+    met: bool | None = Field(description="mqls >= target; null without active reps (no target)")
 
 
 class SlaSummary(BaseModel):

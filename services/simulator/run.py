@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from events.codec import encode
 from events.envelope import Event
+from events.tick import TICK_HEADERS, encode_tick
 from services.simulator.journeys import SimConfig, Timeline
 
 __all__ = ["EVENTS_PER_LEAD", "default_leads_per_hour", "run_simulator", "utc_now"]
@@ -73,6 +74,7 @@ async def run_simulator(
     now: Callable[[], datetime] = utc_now,
     leads_per_hour: float | None = None,
     lead_id_prefix: str = "L",
+    tick_every: float | None = None,
 ) -> int:
     """Publish simulated lead events to ``topic`` until ``stop`` is set or ``max_events``.
 
@@ -80,6 +82,11 @@ async def run_simulator(
     time) defaults to ``default_leads_per_hour(rate, speedup)``. Records are keyed by lead id,
     valued with the canonical codec bytes, and carry ``ce_type``/``ce_id``/``ce_source``
     headers. Returns the number of events the broker acknowledged.
+
+    With ``tick_every`` (wall seconds), it also publishes a tick record to every partition at
+    most that often, at the simulated time, once every event up to that time is published:
+    the simulated clock is the truth about event time, so the SLA timers of a backfill fire
+    at simulated, not wall-clock, deadlines (``leadledger up --demo`` relies on it).
     """
     if rate <= 0 or speedup <= 0:
         raise ValueError("rate and speedup must be positive")
@@ -101,7 +108,9 @@ async def run_simulator(
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=5)
     await producer.start()
+    partitions = sorted(await producer.partitions_for(topic)) if tick_every else []
     loop = asyncio.get_running_loop()
+    next_tick = loop.time()
     pending: deque[Event] = deque()
     published, sim_t, caught_up = 0, sim_start, False
     # Token bucket: at most one tick's worth of burst, so an idle spell is not followed by a
@@ -138,6 +147,13 @@ async def run_simulator(
                 await asyncio.gather(*futures)
                 published += n
                 tokens -= n
+            if partitions and not pending and tick_every and loop.time() >= next_tick:
+                next_tick = loop.time() + tick_every
+                value = encode_tick(sim_t, "leadledger/simulator")
+                await asyncio.gather(*[
+                    await producer.send(topic, value, partition=p, headers=list(TICK_HEADERS))
+                    for p in partitions
+                ])  # fmt: skip
 
             if loop.time() >= next_log:
                 next_log = loop.time() + _LOG_EVERY

@@ -121,8 +121,8 @@ class PostgresSlaReader:
                 running=r["running"],
                 met_percent=percent(r["met"], r["met"] + r["breached"]),
                 breached_percent=percent(r["breached"], r["met"] + r["breached"]),
-                p50_seconds=r["p50"],
-                p90_seconds=r["p90"],
+                p50_seconds=_round(r["p50"]),
+                p90_seconds=_round(r["p90"]),
             )
             for r in compliance
         ]
@@ -135,11 +135,15 @@ class PostgresSlaReader:
                 active_reps=r["active_reps"],
                 per_rep=per_rep,
                 target=per_rep * r["active_reps"],
-                met=r["mqls"] >= per_rep * r["active_reps"],
+                met=r["mqls"] >= per_rep * r["active_reps"] if r["active_reps"] else None,
             )
             for r in volume
         ]
         return SlaSummary(start=start, end=end, policies=policies, volume=months)
+
+
+def _round(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
 
 
 def _next_escalation(escalate_at: list[datetime], emitted: list[str]) -> datetime | None:
