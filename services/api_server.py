@@ -48,7 +48,7 @@ async def serve(settings: Settings) -> None:
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=8)
     async with pool.acquire() as conn:
         await migrate(conn)
-    publisher = KafkaPublisher(settings.kafka_bootstrap, settings.events_topic)
+    publisher = KafkaPublisher.from_settings(settings)
     await publisher.start()
     gauge = asyncio.create_task(refresh_stage_gauge(pool, funnel))
     sla_gauges = asyncio.create_task(refresh_sla_gauges(pool, sla_config))

@@ -44,14 +44,15 @@ class KafkaPublisher:
         client_id: str = "leadledger-api",
         linger_ms: int = 5,
         request_timeout_ms: int = 15_000,
+        idempotent: bool = False,
     ) -> None:
         self.topic = topic
         self._config: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
             "client_id": client_id,
-            # Tansu fails InitProducerId, so no idempotent producer. Duplicates from retries
-            # are harmless: consumers deduplicate by event id.
-            "enable_idempotence": False,
+            # Off by default: Tansu fails InitProducerId. Duplicates from retries are harmless
+            # anyway (the processor applies an event id once); real Kafka turns it on.
+            "enable_idempotence": idempotent,
             "acks": "all",
             # A few ms of batching turns a burst of single-event requests into few produces.
             "linger_ms": linger_ms,
@@ -62,6 +63,7 @@ class KafkaPublisher:
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> KafkaPublisher:
         """A publisher for ``settings.events_topic`` at ``settings.kafka_bootstrap``."""
+        kwargs.setdefault("idempotent", settings.kafka_idempotent_producer)
         return cls(settings.kafka_bootstrap, settings.events_topic, **kwargs)
 
     async def start(self) -> None:

@@ -7,6 +7,7 @@ for production (see ``deploy/``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,4 +60,10 @@ class Settings(BaseSettings):
     #: Tansu holds consumer-group joins for half the session timeout: keep it short locally.
     broker_session_timeout_seconds: float = 10.0
     broker_rebalance_timeout_seconds: float = 20.0
+    #: Real Kafka: true (no duplicates from producer retries). Tansu fails InitProducerId.
+    kafka_idempotent_producer: bool = False
+    #: Passed to Faust. The read models are exactly-once in effect either way (offsets commit
+    #: with the rows); exactly_once also makes Faust's own Kafka commits transactional. Real
+    #: Kafka only: Tansu has no transactions.
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     log_level: str = "info"

@@ -141,6 +141,7 @@ def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
         web_in_thread=False,
         datadir=str(datadir),
         producer_acks=-1,
+        processing_guarantee=settings.processing_guarantee,
     )
     runtime = Runtime(app, settings, funnel)
     events_topic_name = settings.events_topic
