@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -159,7 +160,10 @@ def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
         async for buffered in stream.take_events(
             settings.batch_max_events, within=settings.batch_within_seconds
         ):
+            started = time.perf_counter()
             outcome = await pipeline.process([_record(e) for e in buffered])
+            metrics.BATCH_DURATION.observe(time.perf_counter() - started)
+            metrics.BATCH_SIZE.observe(len(buffered))
             observe(outcome, runtime.clock)
             observe_sla(outcome.derived, runtime.sla_rules)
 

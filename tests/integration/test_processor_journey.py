@@ -79,6 +79,8 @@ async def assert_journey_projected(settings: Settings, lead: str, web_port: int)
         text = (await client.get(f"http://127.0.0.1:{web_port}/metrics")).text
     assert histogram_count(text, "leadledger_handoff_latency_seconds", action="contacted") >= 1
     assert 'leadledger_stage_transitions_total{from_stage="mql",to_stage="sal"}' in text
+    assert histogram_count(text, "leadledger_processor_batch_events") >= 1
+    assert histogram_count(text, "leadledger_processor_batch_duration_seconds") >= 1
     await assert_api_shows(settings, lead)
 
 
