@@ -15,6 +15,7 @@ from services import metrics
 from services.api.app import create_app
 from services.publisher import KafkaPublisher
 from services.settings import Settings
+from services.store.attribution_reader import PostgresAttributionReader
 from services.store.lead_reader import PostgresLeadReader
 from services.store.migrate import migrate
 from services.store.sla_reader import PostgresSlaReader, refresh_sla_gauges
@@ -55,7 +56,12 @@ async def serve(settings: Settings) -> None:
     try:
         sla_reader = PostgresSlaReader(pool, sla_config)
         app = create_app(
-            settings, publisher, PostgresLeadReader(pool), funnel, sla_reader=sla_reader
+            settings,
+            publisher,
+            PostgresLeadReader(pool),
+            funnel,
+            sla_reader=sla_reader,
+            attribution_reader=PostgresAttributionReader(pool, funnel),
         )
         config = uvicorn.Config(
             app,

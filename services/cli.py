@@ -10,6 +10,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from services.cli_attribution import attribution
 from services.settings import Settings
 from services.sla_cli import sla_app
 
@@ -135,6 +136,9 @@ def db_migrate() -> None:
 
     applied = asyncio.run(run())
     console.print(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
+
+
+app.command()(attribution)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from fastapi import Request
 
 from events.envelope import Event
 from events.funnel import Funnel
+from services.api.attribution_models import AttributionReport, DealExplanation, Dimension
 from services.api.models import LeadDetail
 from services.api.sla_models import OpenStatus, SlaOpenPage, SlaSummary
 from services.settings import Settings
@@ -61,6 +62,28 @@ class SlaReader(Protocol):
         ...
 
 
+class AttributionReader(Protocol):
+    """Computes attribution from the event archive (never from stored credit)."""
+
+    async def report(
+        self,
+        models: Sequence[str],
+        start: datetime,
+        end: datetime,
+        as_of: datetime,
+        by: Sequence[Dimension] = ("campaign", "channel"),
+    ) -> AttributionReport:
+        """Credit of the deals won in [start, end) and of the open pipeline, as known at
+        ``as_of``, per model; raises ``UnknownModel`` for a model name it does not know."""
+        ...
+
+    async def explain(
+        self, deal_id: str, models: Sequence[str], as_of: datetime
+    ) -> DealExplanation | None:
+        """Each counted touch of one deal per model; None when the deal is unknown at as_of."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ApiContext:
     """What the routes of one app instance use; stored on ``app.state.context``."""
@@ -72,6 +95,8 @@ class ApiContext:
     clock: Callable[[], datetime]
     #: None in an API built without the SLA read model: its endpoints answer 503.
     sla: SlaReader | None = None
+    #: None in an API built without it: its endpoints answer 503.
+    attribution: AttributionReader | None = None
 
 
 def context_of(request: Request) -> ApiContext:
