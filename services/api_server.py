@@ -16,6 +16,7 @@ from services.api.app import create_app
 from services.publisher import KafkaPublisher
 from services.settings import Settings
 from services.store.attribution_reader import PostgresAttributionReader
+from services.store.audit_reader import PostgresAuditReader
 from services.store.lead_reader import PostgresLeadReader
 from services.store.migrate import migrate
 from services.store.sla_reader import PostgresSlaReader, refresh_sla_gauges
@@ -62,6 +63,7 @@ async def serve(settings: Settings) -> None:
             funnel,
             sla_reader=sla_reader,
             attribution_reader=PostgresAttributionReader(pool, funnel),
+            audit_reader=PostgresAuditReader(pool),
         )
         config = uvicorn.Config(
             app,

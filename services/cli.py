@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from services.cli_attribution import attribution
+from services.cli_audit import audit
 from services.settings import Settings
 from services.sla_cli import sla_app
 
@@ -139,6 +140,7 @@ def db_migrate() -> None:
 
 
 app.command()(attribution)
+app.command()(audit)
 
 
 def main() -> None:

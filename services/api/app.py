@@ -18,13 +18,14 @@ from starlette.exceptions import HTTPException
 
 from events.errors import RejectReason
 from events.funnel import Funnel
-from services.api import attribution, ingest, leads, sla
+from services.api import attribution, audit, ingest, leads, sla
 from services.api.auth import Unauthorized
 from services.api.middleware import BodySizeLimitMiddleware, BodyTooLarge, MetricsMiddleware
 from services.api.models import ErrorBody, FieldErrorOut, Health, RejectedEvent, json_response
 from services.api.ports import (
     ApiContext,
     AttributionReader,
+    AuditReader,
     LeadReader,
     Publisher,
     SlaReader,
@@ -37,8 +38,8 @@ views derived from it.
 
 * **Publishing** (`POST /v1/events`) needs `Authorization: Bearer <token>`; each token may
   publish for exactly one CloudEvents `source`.
-* **Reading** (`GET /v1/leads/{lead_id}`, `GET /v1/attribution`, `GET /v1/sla/open`,
-  `GET /v1/sla/summary`) needs no token for now.
+* **Reading** (`GET /v1/leads/{lead_id}`, `GET /v1/leads/{lead_id}/timeline`,
+  `GET /v1/attribution`, `GET /v1/sla/open`, `GET /v1/sla/summary`) needs no token for now.
 * Every error body is JSON with an `error` summary; rejected events carry a stable `reason`.
 """
 
@@ -83,15 +84,17 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     sla_reader: SlaReader | None = None,
     attribution_reader: AttributionReader | None = None,
+    audit_reader: AuditReader | None = None,
 ) -> FastAPI:
     """Build the HTTP API around the given adapters."""
     app = _LeadledgerAPI(title="leadledger", version=package_version(), description=DESCRIPTION)
     app.max_batch_events = settings.max_batch_events
     app.state.context = ApiContext(
-        settings, publisher, reader, funnel, clock, sla_reader, attribution_reader
+        settings, publisher, reader, funnel, clock, sla_reader, attribution_reader, audit_reader
     )
     app.include_router(ingest.router)
     app.include_router(leads.router)
+    app.include_router(audit.router)
     app.include_router(attribution.router)
     app.include_router(sla.router)
     app.include_router(ops_router)

@@ -16,6 +16,7 @@ from fastapi import Request
 from events.envelope import Event
 from events.funnel import Funnel
 from services.api.attribution_models import AttributionReport, DealExplanation, Dimension
+from services.api.audit_models import LeadTimeline
 from services.api.models import LeadDetail
 from services.api.sla_models import OpenStatus, SlaOpenPage, SlaSummary
 from services.settings import Settings
@@ -84,6 +85,14 @@ class AttributionReader(Protocol):
         ...
 
 
+class AuditReader(Protocol):
+    """Reads one lead's audit trail."""
+
+    async def timeline(self, lead_id: str) -> LeadTimeline | None:
+        """Events, rejections and SLA facts in event-time order; None for an unknown lead."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ApiContext:
     """What the routes of one app instance use; stored on ``app.state.context``."""
@@ -95,8 +104,9 @@ class ApiContext:
     clock: Callable[[], datetime]
     #: None in an API built without the SLA read model: its endpoints answer 503.
     sla: SlaReader | None = None
-    #: None in an API built without it: its endpoints answer 503.
+    #: None in an API built without them: their endpoints answer 503.
     attribution: AttributionReader | None = None
+    audit: AuditReader | None = None
 
 
 def context_of(request: Request) -> ApiContext:

@@ -1,0 +1,118 @@
+"""A lead's audit trail from PostgreSQL: archive, stage history, rejections and SLA timers.
+
+Everything is read in one read-only, repeatable-read transaction, so the timeline is one
+consistent snapshot even while the processor commits. The ``sla_timer`` table belongs to the
+SLA engine; a database without it (or a query on it that fails) gives a timeline without SLA
+facts and ``sla_available=False``, never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from events.codec import decode_obj
+from events.errors import RejectedInput
+from projections.views import StageSpan
+from services.api.audit_models import KafkaPosition, LeadTimeline
+from services.store.audit_timeline import Archived, CurrentRow, build_timeline
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PostgresAuditReader:
+    """Implements the API's ``AuditReader`` over an asyncpg pool."""
+
+    def __init__(self, pool: asyncpg.Pool, clock: Callable[[], datetime] = _utc_now) -> None:
+        self.pool = pool
+        self.clock = clock
+
+    async def timeline(self, lead_id: str) -> LeadTimeline | None:
+        """Every event, rejection and SLA fact of the lead in event-time order; None when the
+        lead is unknown."""
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            current = await conn.fetchrow(
+                "SELECT current_stage, highest_stage, owner_id, owner_team FROM lead_current"
+                " WHERE lead_id = $1",
+                lead_id,
+            )
+            archived = await conn.fetch(
+                "SELECT event_id, event_type, source, event_time, payload::text AS payload,"
+                " kafka_topic, kafka_partition, kafka_offset FROM event_archive"
+                " WHERE lead_id = $1 ORDER BY event_time, event_id",
+                lead_id,
+            )
+            spans = await conn.fetch(
+                "SELECT stage, team, entered_at, exited_at, entered_via, from_stage, reason"
+                " FROM lead_stage_history WHERE lead_id = $1 ORDER BY seq",
+                lead_id,
+            )
+            rejected = await conn.fetch(
+                "SELECT kafka_topic, kafka_partition, kafka_offset, event_id, reason, detail,"
+                " raw, rejected_at FROM rejected_event WHERE lead_id = $1"
+                " ORDER BY rejected_at, kafka_topic, kafka_partition, kafka_offset",
+                lead_id,
+            )
+            sla_rows = await _sla_rows(conn, lead_id)
+        return build_timeline(
+            lead_id,
+            archived=[_archived(r) for r in archived],
+            spans=[StageSpan(**dict(r)) for r in spans],
+            current=CurrentRow(
+                current["current_stage"],
+                current["highest_stage"],
+                current["owner_id"],
+                current["owner_team"],
+            )
+            if current is not None
+            else None,
+            rejected=[dict(r) for r in rejected],
+            sla_rows=sla_rows,
+            now=self.clock(),
+        )
+
+
+async def _sla_rows(conn: asyncpg.Connection, lead_id: str) -> list[dict[str, Any]] | None:
+    """The lead's ``sla_timer`` rows; None when this database has no such table."""
+    if not await conn.fetchval("SELECT to_regclass('sla_timer') IS NOT NULL"):
+        return None
+    try:
+        # A savepoint: a failing query (the SLA schema changed under us) must not abort the
+        # audit's transaction.
+        async with conn.transaction():
+            rows = await conn.fetch(
+                "SELECT * FROM sla_timer WHERE lead_id = $1 ORDER BY started_at, policy, cycle_id",
+                lead_id,
+            )
+    except asyncpg.PostgresError:
+        return None
+    return [dict(r) for r in rows]
+
+
+def _archived(row: Any) -> Archived:
+    position = KafkaPosition(
+        topic=row["kafka_topic"], partition=row["kafka_partition"], offset=row["kafka_offset"]
+    )
+    try:
+        event = decode_obj(orjson.loads(row["payload"]))
+        problem = None
+    except RejectedInput as exc:
+        event, problem = None, str(exc)
+    return Archived(
+        event_id=row["event_id"],
+        type=row["event_type"],
+        source=row["source"],
+        time=row["event_time"],
+        position=position,
+        event=event,
+        problem=problem,
+    )
