@@ -13,6 +13,7 @@ import io
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Literal
 
 from rich.table import Table
 
@@ -98,33 +99,48 @@ def _total_row(table: Table, t: CurrencyTotal) -> None:
 
 
 def compare_tables(report: AttributionReport) -> list[Table]:
-    """Per dimension: each key's won revenue under every model, side by side."""
-    labels = [m.model.label for m in report.models]
+    """Per dimension: each key's won revenue under every model, side by side; then, when
+    there are open deals, their pipeline credit the same way."""
     tables = []
     for dimension in report.by:
-        table = Table(dimension, "cur", *labels, title=f"Won revenue by {dimension}, per model",
-                      caption=caption(report))  # fmt: skip
-        for column in table.columns[2:]:
-            column.justify = "right"
-        rows = [r for r in report.comparison if r.dimension == dimension]
-        for currency in sorted({r.currency for r in rows}):
-            mine = [r for r in rows if r.currency == currency]
-            mine.sort(key=lambda r: (r.key is None, -max(r.revenue.values()), r.key or ""))
-            for r in mine:
-                table.add_row(
-                    r.key if r.key is not None else UNATTRIBUTED, currency,
-                    *(amount(r.revenue[label]) for label in labels),
-                    style="italic" if r.key is None else None,
-                )  # fmt: skip
-            totals = [
-                next((t.revenue for t in m.totals if t.currency == currency), Decimal(0))
-                for m in report.models
-            ]
-            table.add_row("total", currency, *map(amount, totals), style="bold", end_section=True)
-        if not rows:
-            table.add_row("(no deals)", "", *[""] * len(labels))
-        tables.append(table)
+        tables.append(_compare_table(report, dimension, "revenue"))
+        if any(t.open_deals for m in report.models for t in m.totals):
+            tables.append(_compare_table(report, dimension, "pipeline"))
     return tables
+
+
+def _compare_table(
+    report: AttributionReport, dimension: Dimension, figure: Literal["revenue", "pipeline"]
+) -> Table:
+    labels = [m.model.label for m in report.models]
+    what = "Won revenue" if figure == "revenue" else "Open pipeline (pending included)"
+    table = Table(dimension, "cur", *labels, title=f"{what} by {dimension}, per model",
+                  caption=caption(report))  # fmt: skip
+    for column in table.columns[2:]:
+        column.justify = "right"
+    rows = [r for r in report.comparison if r.dimension == dimension]
+    for currency in sorted({r.currency for r in rows}):
+        totals = [
+            next((getattr(t, figure) for t in m.totals if t.currency == currency), Decimal(0))
+            for m in report.models
+        ]
+        if figure == "pipeline" and not any(totals):
+            continue
+        mine = [r for r in rows if r.currency == currency]
+        mine.sort(key=lambda r: (r.key is None, -max(getattr(r, figure).values()), r.key or ""))
+        for r in mine:
+            values = getattr(r, figure)
+            if figure == "pipeline" and not any(values.values()):
+                continue
+            table.add_row(
+                r.key if r.key is not None else UNATTRIBUTED, currency,
+                *(amount(values[label]) for label in labels),
+                style="italic" if r.key is None else None,
+            )  # fmt: skip
+        table.add_row("total", currency, *map(amount, totals), style="bold", end_section=True)
+    if not rows:
+        table.add_row("(no deals)", "", *[""] * len(labels))
+    return table
 
 
 def explain_table(found: DealExplanation) -> Table:

@@ -101,6 +101,7 @@ class ComparisonRow(BaseModel):
     currency: str
     revenue: dict[str, Decimal] = Field(description="model label -> credited won revenue")
     deals: dict[str, int] = Field(description="model label -> won deals with credit")
+    pipeline: dict[str, Decimal] = Field(description="model label -> open deals' credit")
 
 
 class AttributionReport(BaseModel):

@@ -208,15 +208,17 @@ def _row(r: Rollup, won: Decimal) -> RollupRow:
 
 
 def comparison(reports: Sequence[ModelReport]) -> list[ComparisonRow]:
-    """Every (dimension, currency, key) of any model, with each model's revenue and deals
-    (zero where a model gives that key nothing)."""
+    """Every (dimension, currency, key) of any model, with each model's revenue, deals and
+    pipeline (zero where a model gives that key nothing)."""
     labels = [r.model.label for r in reports]
     revenue: dict[_Key, dict[str, Decimal]] = {}
+    pipeline: dict[_Key, dict[str, Decimal]] = {}
     deals: dict[_Key, dict[str, int]] = {}
     for report in reports:
         for row in report.rows:
             at: _Key = (row.dimension, row.currency, row.key)
             revenue.setdefault(at, {})[report.model.label] = row.revenue
+            pipeline.setdefault(at, {})[report.model.label] = row.pipeline
             deals.setdefault(at, {})[report.model.label] = row.deals
     # Per dimension and currency, keys in order, the unattributed row (None) last.
     order = sorted(revenue, key=lambda k: (k[0], k[1], k[2] is None, k[2] or ""))
@@ -231,6 +233,7 @@ def comparison(reports: Sequence[ModelReport]) -> list[ComparisonRow]:
                 currency=currency,
                 revenue={label: revenue[at].get(label, zero) for label in labels},
                 deals={label: deals[at].get(label, 0) for label in labels},
+                pipeline={label: pipeline[at].get(label, zero) for label in labels},
             )
         )
     return out

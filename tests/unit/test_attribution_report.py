@@ -198,6 +198,8 @@ def test_compare_puts_each_campaign_side_by_side_with_zero_where_a_model_gives_n
         None: ["500.00", "500.00", "500.00", "500.00"],
     }
     assert [r.key for r in report.comparison if r.dimension == "campaign"][-1] == "ads"  # USD
+    webinar = next(r for r in report.comparison if r.key == "webinar")
+    assert set(webinar.pipeline.values()) == {Decimal("300.00")}  # D3's only touch
 
 
 def test_a_single_model_report_has_no_comparison_and_the_same_model_is_listed_once() -> None:

@@ -67,9 +67,15 @@ def test_the_table_right_aligns_numbers_and_shows_unattributed_and_a_total_per_c
     assert "end exclusive" in "".join(lines)
 
 
-def test_compare_shows_one_revenue_column_per_model_and_the_same_total_under_each() -> None:
-    table, by_channel = compare_tables(build(["first", "last", "linear", "W"]))
+def test_compare_shows_a_column_per_model_for_revenue_and_then_for_open_pipeline() -> None:
+    table, pipeline, by_channel, _ = compare_tables(build(["first", "last", "linear", "W"]))
     assert str(by_channel.title) == "Won revenue by channel, per model"
+    assert str(pipeline.title) == "Open pipeline (pending included) by campaign, per model"
+    # D3 (open, EUR 300.00, one webinar touch): the same under every model; no USD pipeline.
+    pipeline_lines = render(pipeline)
+    assert row(pipeline_lines, "webinar")[2:] == ["300.00"] * 4
+    assert row(pipeline_lines, "total")[1:] == ["EUR", *["300.00"] * 4]
+    assert not [line for line in pipeline_lines if "USD" in line]
     lines = render(table)
     header = next(line for line in lines if "first_touch@v1" in line)
     assert [h.strip() for h in header.strip("┃ ").split("┃")] == [
