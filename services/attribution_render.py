@@ -100,7 +100,8 @@ def _total_row(table: Table, t: CurrencyTotal) -> None:
 
 def compare_tables(report: AttributionReport) -> list[Table]:
     """Per dimension: each key's won revenue under every model, side by side; then, when
-    there are open deals, their pipeline credit the same way."""
+    there are open deals, their pipeline credit the same way. Keys and currencies with
+    nothing under any model are left out."""
     tables = []
     for dimension in report.by:
         tables.append(_compare_table(report, dimension, "revenue"))
@@ -124,13 +125,13 @@ def _compare_table(
             next((getattr(t, figure) for t in m.totals if t.currency == currency), Decimal(0))
             for m in report.models
         ]
-        if figure == "pipeline" and not any(totals):
+        if not any(totals):
             continue
         mine = [r for r in rows if r.currency == currency]
         mine.sort(key=lambda r: (r.key is None, -max(getattr(r, figure).values()), r.key or ""))
         for r in mine:
             values = getattr(r, figure)
-            if figure == "pipeline" and not any(values.values()):
+            if not any(values.values()):
                 continue
             table.add_row(
                 r.key if r.key is not None else UNATTRIBUTED, currency,
@@ -138,18 +139,22 @@ def _compare_table(
                 style="italic" if r.key is None else None,
             )  # fmt: skip
         table.add_row("total", currency, *map(amount, totals), style="bold", end_section=True)
-    if not rows:
-        table.add_row("(no deals)", "", *[""] * len(labels))
+    if not table.rows:
+        none = "(no deal won in the period)" if figure == "revenue" else "(no open deal)"
+        table.add_row(none, "", *[""] * len(labels))
     return table
 
 
 def explain_table(found: DealExplanation) -> Table:
-    """Each counted touch of the deal: its positions and, per model, its share and amount."""
+    """Each counted touch of the deal: its positions and its share and amount under one
+    model, or its amount under each of several models (then without the touch type, so the
+    table stays readable)."""
     labels = [e.model.label for e in found.explanations]
     single = len(labels) == 1
-    money_columns = ["share", "amount"] if single else labels
+    lead = ["#", "time (UTC)", "campaign", "channel", *(["touch type"] if single else []),
+            "positions"]  # fmt: skip
     table = Table(
-        "#", "time (UTC)", "campaign", "channel", "touch type", "positions", *money_columns,
+        *lead, *(["share", "amount"] if single else labels),
         title=(f"Deal {found.deal_id} of lead {found.lead_id}: {found.status}, "
                f"{found.currency} {amount(found.amount)}"
                + (f" ({labels[0]})" if single else "")),
@@ -157,26 +162,28 @@ def explain_table(found: DealExplanation) -> Table:
                  f"{_when(found.created_at)}, closed {_when(found.closed_at)}; as of "
                  f"{_when(found.as_of)} UTC"),
     )  # fmt: skip
-    for column in table.columns[6:]:
+    for column in table.columns[len(lead) :]:
         column.justify = "right"
+    blank = [""] * (len(lead) - 3)
     first = found.explanations[0]
     for index, credit in enumerate(first.credits):
         if single:
             values = [percent(credit.share), amount(credit.amount)]
         else:
             values = [amount(e.credits[index].amount) for e in found.explanations]
+        kind = [credit.touch_type] if single else []
         table.add_row(
-            str(index + 1), _when(credit.at), credit.campaign_id, credit.channel,
-            credit.touch_type, ", ".join(credit.positions), *values,
+            str(index + 1), _when(credit.at), credit.campaign_id, credit.channel, *kind,
+            ", ".join(credit.positions), *values,
         )  # fmt: skip
     if any(e.unattributed for e in found.explanations):
         cells = ["", amount(first.unattributed)] if single else [
             amount(e.unattributed) for e in found.explanations
         ]  # fmt: skip
-        table.add_row("", "", UNATTRIBUTED, "", "", "no touch before the close", *cells,
+        table.add_row("", "", UNATTRIBUTED, *blank[:-1], "no touch before the close", *cells,
                       style="italic")  # fmt: skip
     total = ["100%", amount(found.amount)] if single else [amount(found.amount)] * len(labels)
-    table.add_row("", "", "total", "", "", "", *total, style="bold", end_section=True)
+    table.add_row("", "", "total", *blank, *total, style="bold", end_section=True)
     return table
 
 

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
     from services.store.attribution_reader import PostgresAttributionReader
 
-console = Console(width=160)
+#: Wide enough for five models side by side; narrower terminals wrap cells.
+console = Console(width=200)
 T = TypeVar("T")
 
 _BY: dict[str, tuple[Dimension, ...]] = {

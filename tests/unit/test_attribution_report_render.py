@@ -69,13 +69,6 @@ def test_the_table_right_aligns_numbers_and_shows_unattributed_and_a_total_per_c
 
 def test_compare_shows_a_column_per_model_for_revenue_and_then_for_open_pipeline() -> None:
     table, pipeline, by_channel, _ = compare_tables(build(["first", "last", "linear", "W"]))
-    assert str(by_channel.title) == "Won revenue by channel, per model"
-    assert str(pipeline.title) == "Open pipeline (pending included) by campaign, per model"
-    # D3 (open, EUR 300.00, one webinar touch): the same under every model; no USD pipeline.
-    pipeline_lines = render(pipeline)
-    assert row(pipeline_lines, "webinar")[2:] == ["300.00"] * 4
-    assert row(pipeline_lines, "total")[1:] == ["EUR", *["300.00"] * 4]
-    assert not [line for line in pipeline_lines if "USD" in line]
     lines = render(table)
     header = next(line for line in lines if "first_touch@v1" in line)
     assert [h.strip() for h in header.strip("┃ ").split("┃")] == [
@@ -83,6 +76,21 @@ def test_compare_shows_a_column_per_model_for_revenue_and_then_for_open_pipeline
     ]  # fmt: skip
     assert row(lines, "webinar")[2:] == ["1,000.00", "0.00", "333.34", "600.00"]
     assert row(lines, "total")[2:] == ["1,500.00"] * 4
+    assert str(by_channel.title) == "Won revenue by channel, per model"
+    assert str(pipeline.title) == "Open pipeline (pending included) by campaign, per model"
+    # D3 (open, EUR 300.00, one webinar touch): the same under every model; no USD pipeline.
+    pipeline_lines = render(pipeline)
+    assert row(pipeline_lines, "webinar")[2:] == ["300.00"] * 4
+    assert row(pipeline_lines, "total")[1:] == ["EUR", *["300.00"] * 4]
+    assert not [line for line in pipeline_lines if "USD" in line]
+    assert "(unattributed)" not in "".join(pipeline_lines), "no open deal lacks a touch"
+
+
+def test_compare_says_so_when_no_deal_was_won_in_the_period() -> None:
+    report = build(["first", "W"], histories={"L3": HISTORIES["L3"]})
+    won, pipeline, _, _ = compare_tables(report)
+    assert "(no deal won in the period)" in "".join(render(won))
+    assert row(render(pipeline), "webinar")[2:] == ["300.00", "300.00"]
 
 
 def test_an_explanation_lists_positions_shares_and_amounts_with_a_total_of_the_deal() -> None:
@@ -144,3 +152,17 @@ def test_shares_read_as_percentages(share: str, text: str) -> None:
 def test_amounts_keep_every_digit_and_separate_thousands() -> None:
     assert amount(Decimal("1234567.50")) == "1,234,567.50"
     assert amount(Decimal("0.005")) == "0.005"
+
+
+def test_explaining_under_several_models_puts_their_amounts_side_by_side() -> None:
+    models = resolve_models(CONFIG, ["first", "linear", "W"])
+    found = explain("D1", [("L1", HISTORIES["L1"])], models, FUNNEL, as_of=LATER)
+    assert found is not None
+    table = explain_table(found)
+    assert [str(c.header) for c in table.columns] == [
+        "#", "time (UTC)", "campaign", "channel", "positions",
+        "first_touch@v1", "linear@v1", "w_shaped@v1",
+    ]  # fmt: skip
+    lines = render(table)
+    assert row(lines, "1")[4:] == ["first, lead_creation", "1,000.00", "333.34", "600.00"]
+    assert row(lines, "")[2:] == ["total", "", "", *["1,000.00"] * 3]
