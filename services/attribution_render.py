@@ -79,8 +79,9 @@ def _model_table(model: ModelReport, dimension: Dimension, report: AttributionRe
     for total in model.totals:
         rows = [r for r in model.rows if r.dimension == dimension and r.currency == total.currency]
         for r in _ordered(rows):
+            share = f"{r.revenue_share * 100:.2f}%"  # exact: revenue_share has 4 places
             table.add_row(
-                _key(r), r.currency, amount(r.revenue), percent(r.revenue_share), str(r.deals),
+                _key(r), r.currency, amount(r.revenue), share, str(r.deals),
                 str(r.touches), amount(r.pipeline), amount(r.pending), str(r.open_deals),
                 style="italic" if r.key is None else None,
             )  # fmt: skip
@@ -92,7 +93,7 @@ def _model_table(model: ModelReport, dimension: Dimension, report: AttributionRe
 
 def _total_row(table: Table, t: CurrencyTotal) -> None:
     table.add_row(
-        "total", t.currency, amount(t.revenue), "100%" if t.won_deals else "-",
+        "total", t.currency, amount(t.revenue), "100.00%" if t.won_deals else "-",
         str(t.won_deals), str(t.touches), amount(t.pipeline), amount(t.pending),
         str(t.open_deals), style="bold", end_section=True,
     )  # fmt: skip

@@ -14,7 +14,8 @@ from rich.table import Table
 from services.api.audit_models import LeadTimeline, TimelineEntry
 from services.settings import Settings
 
-console = Console(width=160)
+#: Wide enough that summaries rarely wrap; narrower terminals wrap cells.
+console = Console(width=200)
 
 _SLA_STYLE = {"breached": "bold red", "escalated": "bold red", "warning": "yellow", "met": "green"}
 

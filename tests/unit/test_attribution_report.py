@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+import events as events_dir
 from events.attribution_config import load_attribution
 from events.envelope import Event
 from projections.attribution.money import exact_sum
@@ -278,3 +280,24 @@ def test_a_deal_unknown_at_as_of_has_no_explanation() -> None:
     models = resolve_models(CONFIG, ["W"])
     assert explain("D6", [("L6", HISTORIES["L6"])], models, FUNNEL, as_of=at(days=21)) is None
     assert explain("nope", [("L1", HISTORIES["L1"])], models, FUNNEL, as_of=at(days=50)) is None
+
+
+def test_a_new_model_version_can_be_compared_with_the_live_one_before_it_replaces_it(
+    tmp_path: Path,
+) -> None:
+    changed = tmp_path / "attribution.yaml"
+    changed.write_text(
+        (Path(events_dir.__file__).parent / "attribution.yaml").read_text()
+        + "  - name: w_shaped\n    version: 2\n    aliases: [W]\n    kind: positional\n"
+        "    weights: {first: 0.4, lead_creation: 0.2, opportunity_creation: 0.2, rest: 0.2}\n"
+    )
+    config = load_attribution(changed)
+    models = resolve_models(config, ["w_shaped@v1", "W"])  # an alias follows the newest
+    assert [m.label for m in models] == ["w_shaped@v1", "w_shaped@v2"]
+    builder = ReportBuilder(ReportSpec(models, START, END, LATER, ("campaign",)), FUNNEL)
+    builder.add_lead("L1", HISTORIES["L1"])
+    webinar = next(r for r in builder.report().comparison if r.key == "webinar")
+    # v2: first 40% + lead creation 20% on the webinar touch.
+    assert webinar.revenue == {"w_shaped@v1": Decimal("600.00"), "w_shaped@v2": Decimal("600.00")}
+    retarget = next(r for r in builder.report().comparison if r.key == "retarget")
+    assert retarget.revenue == {"w_shaped@v1": Decimal("100.00"), "w_shaped@v2": Decimal("200.00")}

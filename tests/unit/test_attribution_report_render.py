@@ -59,10 +59,10 @@ def test_the_table_right_aligns_numbers_and_shows_unattributed_and_a_total_per_c
     # EUR by revenue (biggest first), unattributed, total; then USD.
     assert names == ["webinar", "ads", "retarget", "(unattributed)", "total", "ads", "total"]
     assert row(lines, "webinar") == [
-        "webinar", "EUR", "600.00", "40%", "1", "1", "300.00", "300.00", "1",
+        "webinar", "EUR", "600.00", "40.00%", "1", "1", "300.00", "300.00", "1",
     ]  # fmt: skip
     assert row(lines, "(unattributed)")[:5] == ["(unattributed)", "EUR", "500.00", "33.33%", "1"]
-    assert row(lines, "total") == ["total", "EUR", "1,500.00", "100%", "2", "3", "300.00",
+    assert row(lines, "total") == ["total", "EUR", "1,500.00", "100.00%", "2", "3", "300.00",
                                    "300.00", "1"]  # fmt: skip
     assert "end exclusive" in "".join(lines)
 
