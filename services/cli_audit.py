@@ -12,27 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from services.api.audit_models import LeadTimeline, TimelineEntry
+from services.cli_format import duration
 from services.settings import Settings
 
 #: Wide enough that summaries rarely wrap; narrower terminals wrap cells.
 console = Console(width=200)
 
 _SLA_STYLE = {"breached": "bold red", "escalated": "bold red", "warning": "yellow", "met": "green"}
-
-
-def duration(seconds: float | None) -> str:
-    """``5d 3h``, ``2h 10m``, ``45m``, ``30s``; ``-`` for None."""
-    if seconds is None:
-        return "-"
-    sign, s = ("-" if seconds < 0 else ""), int(abs(seconds))
-    d, rest = divmod(s, 86400)
-    h, rest = divmod(rest, 3600)
-    m, sec = divmod(rest, 60)
-    if d:
-        return f"{sign}{d}d {h}h"
-    if h:
-        return f"{sign}{h}h {m}m"
-    return f"{sign}{m}m" if m else f"{sign}{sec}s"
 
 
 def in_stage(entry: TimelineEntry) -> str:

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.api.sla_models import OpenStatus, SlaOpenPage, SlaSummary
+from services.cli_format import duration
 from services.settings import Settings
 
 if TYPE_CHECKING:
@@ -28,21 +29,6 @@ sla_app = typer.Typer(help="SLA timers: the board, compliance reports, the polic
 console = Console(width=160)
 
 _STATUS_STYLE = {"breached": "bold red", "warning": "yellow", "ok": "green"}
-
-
-def duration(seconds: float | None) -> str:
-    """``5d 3h``, ``2h 10m``, ``45m``, ``30s``; ``-`` for None."""
-    if seconds is None:
-        return "-"
-    sign, s = ("-" if seconds < 0 else ""), int(abs(seconds))
-    d, rest = divmod(s, 86400)
-    h, rest = divmod(rest, 3600)
-    m, sec = divmod(rest, 60)
-    if d:
-        return f"{sign}{d}d {h}h"
-    if h:
-        return f"{sign}{h}h {m}m"
-    return f"{sign}{m}m" if m else f"{sign}{sec}s"
 
 
 def board_table(page: SlaOpenPage) -> Table:

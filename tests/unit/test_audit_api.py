@@ -16,7 +16,8 @@ from events.funnel import load_funnel
 from services.api.app import create_app
 from services.api.audit_models import LeadTimeline
 from services.cli import app as cli_app
-from services.cli_audit import duration, timeline_table
+from services.cli_audit import timeline_table
+from services.cli_format import duration
 
 from .factories import at, moved
 from .test_api import SETTINGS, FakeLeadReader, FakePublisher, fixed_clock

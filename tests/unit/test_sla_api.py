@@ -20,7 +20,8 @@ from services.api.sla_models import (
     VolumeMonth,
 )
 from services.cli import app as cli_app
-from services.sla_cli import board_table, duration, report_tables
+from services.cli_format import duration
+from services.sla_cli import board_table, report_tables
 
 from .test_api import NOW, SETTINGS, FakeLeadReader, FakePublisher, fixed_clock
 
