@@ -32,6 +32,7 @@ from services.processor.ports import (
     DeadLetterSink,
     ProjectionStore,
     RejectedRecord,
+    StoreUnavailable,
     UnstorableBatch,
 )
 from services.processor.records import Checkpoint, Record
@@ -91,12 +92,10 @@ class BatchPipeline:
             except (OSError, TimeoutError) as exc:
                 log.warning("batch not committed (%s); retrying in %.1fs", exc, self.retry_delay)
                 await asyncio.sleep(self.retry_delay)
-            except Exception as exc:
-                # asyncpg raises its own hierarchy for a lost connection or a unique violation
-                # from a concurrent writer; state is untouched until commit, so a retry is safe.
-                if type(exc).__module__.split(".")[0] != "asyncpg":
-                    raise
-                log.warning("batch not committed (%r); retrying", exc)
+            except StoreUnavailable as exc:
+                # State is untouched until commit, so a retry is safe; what was cached may be
+                # stale if a concurrent writer won, so it is reloaded.
+                log.warning("batch not committed (%s); retrying", exc)
                 self.forget()
                 await asyncio.sleep(self.retry_delay)
 

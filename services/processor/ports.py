@@ -46,6 +46,11 @@ class UnstorableBatch(Exception):
     batch would fail forever, so the pipeline bisects it to find the poison record."""
 
 
+class StoreUnavailable(Exception):
+    """The store could not answer or commit now (connection lost, server restarting, a
+    concurrent writer won a race); state is untouched, so the same batch can be retried."""
+
+
 class ProjectionStore(Protocol):
     async def load_checkpoints(
         self, topic: str, partitions: Sequence[int]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 import orjson
@@ -12,7 +13,12 @@ from events.codec import decode_obj, to_obj
 from events.envelope import Event
 from projections.lead import LeadState
 from projections.sla_emit import TimerRow
-from services.processor.ports import BatchWrite, CheckpointMoved, UnstorableBatch
+from services.processor.ports import (
+    BatchWrite,
+    CheckpointMoved,
+    StoreUnavailable,
+    UnstorableBatch,
+)
 from services.processor.records import Checkpoint
 from services.store import sla_rows
 
@@ -28,6 +34,26 @@ _UPSERT_LEAD = (
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _LEAD_COLUMNS[1:])
     + ", updated_at = now()"
 )
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _retryable(
+    method: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Turn driver and network failures into ``StoreUnavailable`` so the pipeline, which knows
+    nothing of asyncpg, can tell "retry later" from a real bug."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    return wrapper
 
 
 def lead_row(state: LeadState) -> tuple[Any, ...]:
@@ -49,6 +75,7 @@ class PostgresProjectionStore:
         self.pool = pool
         self.consumer = consumer
 
+    @_retryable
     async def load_checkpoints(
         self, topic: str, partitions: Sequence[int]
     ) -> dict[int, Checkpoint]:
@@ -61,6 +88,7 @@ class PostgresProjectionStore:
         )
         return {r["kafka_partition"]: Checkpoint(r["kafka_offset"], r["stream_time"]) for r in rows}
 
+    @_retryable
     async def load_histories(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
         rows = await self.pool.fetch(
             "SELECT lead_id, payload::text AS payload FROM event_archive"
@@ -72,6 +100,7 @@ class PostgresProjectionStore:
             out.setdefault(r["lead_id"], []).append(decode_obj(orjson.loads(r["payload"])))
         return out
 
+    @_retryable
     async def existing_ids(self, event_ids: Sequence[str]) -> set[str]:
         if not event_ids:
             return set()
@@ -80,12 +109,15 @@ class PostgresProjectionStore:
         )
         return {r["event_id"] for r in rows}
 
+    @_retryable
     async def load_timers(self, lead_ids: Sequence[str]) -> dict[str, list[TimerRow]]:
         return await sla_rows.load_timers(self.pool, lead_ids)
 
+    @_retryable
     async def load_pending(self, partitions: Sequence[int]) -> list[TimerRow]:
         return await sla_rows.load_pending(self.pool, partitions)
 
+    @_retryable
     async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
         try:
             await self._commit(batch, expected)

@@ -13,7 +13,13 @@ from projections.lead import LeadState
 from projections.sla_emit import TimerRow
 from projections.sla_volume import VolumeFact
 from services.processor.pipeline import BatchPipeline, Limits
-from services.processor.ports import BatchWrite, CheckpointMoved, RejectedRecord, UnstorableBatch
+from services.processor.ports import (
+    BatchWrite,
+    CheckpointMoved,
+    RejectedRecord,
+    StoreUnavailable,
+    UnstorableBatch,
+)
 from services.processor.records import Checkpoint, Record
 from tests.unit.factories import FUNNEL, LEAD, assigned, at, contacted, created, moved
 
@@ -31,6 +37,8 @@ class InMemoryStore:
         self.move_checkpoint_once: tuple[int, Checkpoint] | None = None
         #: event ids the fake "database" cannot store, like a value Postgres refuses.
         self.refuse: set[str] = set()
+        #: commits that fail as if the connection dropped, before the next one succeeds.
+        self.outages = 0
         self.timers: dict[tuple[str, str, str], TimerRow] = {}
         self.facts: dict[str, tuple[VolumeFact, ...]] = {}
         #: raise this from the next commit (once), like a connection lost mid-transaction.
@@ -73,6 +81,9 @@ class InMemoryStore:
             stored = self.checkpoints.get(partition)
             if (stored.offset if stored else None) != offset:
                 raise CheckpointMoved(str(partition))
+        if self.outages:
+            self.outages -= 1
+            raise StoreUnavailable("ConnectionResetError: connection lost")
         if any(event.id in self.refuse for _, event in batch.accepted):
             raise UnstorableBatch("invalid byte sequence")
         self.commits.append(batch)
@@ -208,3 +219,13 @@ async def test_a_record_the_store_refuses_is_bisected_out_and_dead_lettered() ->
     assert [r.record.offset for r in dead.sent] == [2]
     assert [e.id for e in outcome.accepted] == [JOURNEY[i].id for i in (0, 1, 3)]
     assert store.checkpoints[0].offset == 3, "the worker moved past the poison record"
+
+
+async def test_a_store_outage_delays_the_batch_and_then_it_commits_once() -> None:
+    pipe, store, _ = pipeline()
+    store.outages = 2
+    outcome = await pipe.process([record(i, e) for i, e in enumerate(JOURNEY)])
+
+    assert len(outcome.accepted) == 4
+    assert len(store.commits) == 1
+    assert store.checkpoints[0].offset == 3
