@@ -12,11 +12,13 @@ import uvicorn
 from events.funnel import Funnel, load_funnel
 from events.sla_config import load_sla
 from services import metrics
+from services.api import funnel_flow as funnel_api
 from services.api.app import create_app
 from services.publisher import KafkaPublisher
 from services.settings import Settings
 from services.store.attribution_reader import PostgresAttributionReader
 from services.store.audit_reader import PostgresAuditReader
+from services.store.funnel_reader import PostgresFunnelReader
 from services.store.lead_reader import PostgresLeadReader
 from services.store.migrate import migrate
 from services.store.sla_reader import PostgresSlaReader, refresh_sla_gauges
@@ -65,6 +67,7 @@ async def serve(settings: Settings) -> None:
             attribution_reader=PostgresAttributionReader(pool, funnel),
             audit_reader=PostgresAuditReader(pool),
         )
+        funnel_api.install(app, PostgresFunnelReader(pool, funnel))
         config = uvicorn.Config(
             app,
             host=settings.api_host,

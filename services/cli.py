@@ -12,12 +12,13 @@ from rich.console import Console
 
 from services.cli_attribution import attribution
 from services.cli_audit import audit
+from services.cli_funnel import funnel
 from services.settings import Settings
 from services.sla_cli import sla_app
 
 app = typer.Typer(help="leadledger: event-sourced lead lifecycle.", no_args_is_help=True)
 schema_app = typer.Typer(help="Event schemas for upstream teams.", no_args_is_help=True)
-funnel_app = typer.Typer(help="The funnel definition.", no_args_is_help=True)
+funnel_app = typer.Typer(help="Funnel flow analytics, and the funnel definition.")
 db_app = typer.Typer(help="The PostgreSQL read models.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(funnel_app, name="funnel")
@@ -141,6 +142,7 @@ def db_migrate() -> None:
 
 app.command()(attribution)
 app.command()(audit)
+funnel_app.callback(invoke_without_command=True)(funnel)
 
 
 def main() -> None:
