@@ -25,13 +25,23 @@ class EventData(BaseModel):
 
 
 class LeadCreated(EventData):
-    """A lead entered the system in its initial funnel stage."""
+    """A lead entered the system in its initial funnel stage.
+
+    v2 adds ``email_key``. Upstream sends ``email``; the processor replaces it by its keyed
+    HMAC (``projections.closed_loop.email``) before anything is stored, so the archive holds
+    ``email_key`` and never the address (v1 is upcast unchanged: it has no key).
+    """
 
     TYPE: ClassVar[str] = "lead.created"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
     stage: str = Field(default="lead", description="initial funnel stage")
     email: str | None = Field(default=None, max_length=320)
+    email_key: str | None = Field(
+        default=None,
+        pattern=r"^ek1:[0-9a-f]{64}$",
+        description="HMAC-SHA256 of the normalized email, set by the processor",
+    )
     company: str | None = Field(default=None, max_length=256)
     country: str | None = Field(default=None, max_length=64)
     lead_source: str | None = Field(default=None, max_length=128, description="e.g. web-form")

@@ -23,6 +23,9 @@ class RejectReason(StrEnum):
     UNKNOWN_REASON_CODE = "unknown_reason_code"
     FUTURE_EVENT = "future_event"
     TOO_LATE = "too_late"
+    #: a suppressed lead (disqualified with a suppressing reason) handed over again, when the
+    #: closed-loop config says ``on_suppressed_handoff: reject``
+    SUPPRESSED_HANDOFF = "suppressed_handoff"
     #: valid JSON the read models cannot store (the store refused it); found by bisecting.
     UNSTORABLE = "unstorable"
 

@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from events.closed_loop import ClosedLoopConfig
+
 
 class Team(StrEnum):
     MARKETING = "marketing"
@@ -77,6 +79,7 @@ class Funnel(BaseModel):
     recycled_stage: str = "recycled"
     disqualification_reasons: tuple[str, ...] = Field(min_length=1)
     sla: dict[str, SlaPlaceholder] = Field(default_factory=dict)
+    closed_loop: ClosedLoopConfig = Field(default_factory=ClosedLoopConfig)
 
     @model_validator(mode="after")
     def _names_exist(self) -> Funnel:
@@ -88,12 +91,29 @@ class Funnel(BaseModel):
         refs.append(("handoff_stage", self.handoff_stage))
         refs.append(("disqualified_stage", self.disqualified_stage))
         refs.append(("recycled_stage", self.recycled_stage))
+        refs += [("closed_loop.rehandoff_stages", s) for s in self.closed_loop.rehandoff_stages]
         unknown = [f"{where}: {stage!r}" for where, stage in refs if stage not in known]
         if unknown:
             raise ValueError("unknown stage names: " + "; ".join(unknown))
         if self.stages[self.handoff_stage].team is not Team.MARKETING:
             raise ValueError("handoff_stage must be owned by marketing")
+        codes = set(self.disqualification_reasons)
+        stray = [r for r in self.closed_loop.suppressing_reasons if r not in codes]
+        if stray:
+            raise ValueError(
+                "closed_loop.suppressing_reasons are not disqualification reasons: "
+                + ", ".join(stray)
+            )
         return self
+
+    @cached_property
+    def rehandoff_stages(self) -> frozenset[str]:
+        """Stages whose entry is a re-handoff of a suppressed lead (closed loop)."""
+        chosen = self.closed_loop.rehandoff_stages
+        if chosen:
+            return frozenset(chosen)
+        marketing = {n for n, d in self.stages.items() if d.team is Team.MARKETING}
+        return frozenset({*marketing, self.handoff_stage})
 
     @cached_property
     def _ranks(self) -> dict[str, int]:

@@ -78,8 +78,14 @@ def _stage_changed_v1_to_v2(data: RawData) -> RawData:
     return upgraded
 
 
+def _created_v1_to_v2(data: RawData) -> RawData:
+    # v2 only adds the optional email_key; a v1 payload is a valid v2 payload without it.
+    return data
+
+
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("lead.stage_changed", 1): _stage_changed_v1_to_v2,
+    ("lead.created", 1): _created_v1_to_v2,
 }
 
 DEFAULT_REGISTRY = Registry(CATALOG, UPCASTERS)

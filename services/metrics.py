@@ -143,3 +143,16 @@ TICKS = Counter(
     "leadledger_processor_ticks_total",
     "Tick records applied: stream-time advances of quiet partitions (not events).",
 )
+
+# --- closed loop (services/processor/closed_loop_observe.py) ---
+# source and campaign labels come from the funnel's closed_loop allow-lists (else "other").
+
+HANDOFFS_SUPPRESSED = Counter(
+    "leadledger_handoffs_suppressed_total",
+    "Re-handoffs of suppressed leads (handoff.suppressed), by lead source, campaign and action.",
+    ["source", "campaign", "action"],
+)
+DUPLICATES_DETECTED = Counter(
+    "leadledger_duplicates_detected_total",
+    "Lead pairs found to share a normalized email (lead.duplicate_detected).",
+)

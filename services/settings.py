@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -67,3 +67,7 @@ class Settings(BaseSettings):
     #: Kafka only: Tansu has no transactions.
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     log_level: str = "info"
+    #: Key of the HMAC that replaces every email address before it is stored (duplicate
+    #: detection compares these keys). The default is for local runs only: set your own in
+    #: production, and keep it, since changing it makes old and new keys of one address differ.
+    email_hmac_key: SecretStr = SecretStr("leadledger-local-dev-email-hmac-key")

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from events.envelope import Event
 from projections.changes import Changes
+from services.processor.closed_loop import ClosedLoopEngine, IdentityStore
 from services.processor.ports import DerivedSink, RejectedRecord
 from services.processor.sla_engine import SlaEngine, SlaStore
 
@@ -29,6 +30,15 @@ class SlaWiring:
     derived: DerivedSink
 
 
+@dataclass(frozen=True, slots=True)
+class ClosedLoopWiring:
+    """The closed-loop engine, where it reads email-key holders, and where facts go."""
+
+    engine: ClosedLoopEngine
+    store: IdentityStore
+    derived: DerivedSink
+
+
 @dataclass(slots=True)
 class BatchOutcome:
     """What a committed batch did, for metrics and logs."""
@@ -37,7 +47,7 @@ class BatchOutcome:
     out_of_order: list[Event] = field(default_factory=list)
     rejected: list[RejectedRecord] = field(default_factory=list)
     changes: list[Changes] = field(default_factory=list)
-    #: derived sla.* events produced (and committed) by this batch
+    #: derived sla.* and closed-loop events produced (and committed) by this batch
     derived: list[Event] = field(default_factory=list)
     skipped: int = 0
     #: tick records applied: stream-time advances, neither accepted nor rejected

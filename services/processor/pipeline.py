@@ -25,7 +25,7 @@ from events.funnel import Funnel
 from events.tick import Tick, decode_tick, is_tick
 from projections.intake import check_intake, check_tick
 from projections.lead import Applied, LeadState, apply, empty, fold
-from services.processor.batch import BatchOutcome, Limits, SlaWiring
+from services.processor.batch import BatchOutcome, ClosedLoopWiring, Limits, SlaWiring
 from services.processor.ports import (
     BatchWrite,
     CheckpointMoved,
@@ -37,7 +37,7 @@ from services.processor.ports import (
 )
 from services.processor.records import Checkpoint, Record
 
-__all__ = ["BatchOutcome", "BatchPipeline", "Limits", "SlaWiring"]
+__all__ = ["BatchOutcome", "BatchPipeline", "ClosedLoopWiring", "Limits", "SlaWiring"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class BatchPipeline:
         limits: Limits | None = None,
         retry_delay: float = 1.0,
         sla: SlaWiring | None = None,
+        closed_loop: ClosedLoopWiring | None = None,
     ) -> None:
         self.topic = topic
         self.funnel = funnel
@@ -62,6 +63,7 @@ class BatchPipeline:
         self.limits = limits or Limits()
         self.retry_delay = retry_delay
         self.sla = sla
+        self.closed_loop = closed_loop
         self._leads: OrderedDict[str, LeadState] = OrderedDict()
         self._checkpoints: dict[int, Checkpoint | None] = {}
 
@@ -142,6 +144,8 @@ class BatchPipeline:
         if self.sla is not None:
             partitions = {r.partition for r in fresh}
             await self.sla.engine.prepare(self.sla.store, partitions, states)
+        if self.closed_loop is not None:
+            await self.closed_loop.engine.prepare(self.closed_loop.store, events)
         changed: dict[str, LeadState] = {}
         accepted: list[tuple[Record, Event]] = []
         stream: dict[int, datetime | None] = {
@@ -166,9 +170,14 @@ class BatchPipeline:
                 )
                 if rejection is None and item.id in known:
                     rejection = Rejection(RejectReason.DUPLICATE, f"event {item.id} was applied")
+                if rejection is None and self.closed_loop is not None:
+                    rejection = self.closed_loop.engine.admit(states[item.subject], item)
                 if rejection is None:
-                    result = apply(states[item.subject], item, self.funnel)
+                    before = states[item.subject]
+                    result = apply(before, item, self.funnel)
                     if isinstance(result, Applied):
+                        if self.closed_loop is not None:
+                            self.closed_loop.engine.applied(before, result.state)
                         states[item.subject] = changed[item.subject] = result.state
                         accepted.append((record, item))
                         outcome.accepted.append(item)
@@ -195,6 +204,7 @@ class BatchPipeline:
                 self.sla.engine.advance(p, now_p)
         new_checkpoints = self._advance(records, stream)
         sla = self.sla.engine.drain() if self.sla is not None else None
+        loop = self.closed_loop.engine.drain() if self.closed_loop is not None else None
         if outcome.rejected:
             # Dead letters first: if we crash before the commit they are sent again, which
             # consumers can dedupe by source offset; the other order could lose them.
@@ -203,10 +213,16 @@ class BatchPipeline:
             # Likewise derived events: at least once, deduped by their deterministic ids.
             await self.sla.derived.send(sla.derived)
             outcome.derived = sla.derived
+        stored_rejected = outcome.rejected
+        if self.closed_loop is not None and loop is not None:
+            if loop.derived:
+                await self.closed_loop.derived.send(loop.derived)
+                outcome.derived = [*outcome.derived, *loop.derived]
+            stored_rejected = self.closed_loop.engine.redact(outcome.rejected)
         if new_checkpoints:
             await self.store.commit(
-                BatchWrite(self.topic, accepted, list(changed.values()), outcome.rejected,
-                           new_checkpoints, sla),
+                BatchWrite(self.topic, accepted, list(changed.values()), stored_rejected,
+                           new_checkpoints, sla, loop),
                 {p: (c.offset if (c := self._checkpoints.get(p)) else None)
                  for p in new_checkpoints},
             )  # fmt: skip
@@ -223,9 +239,11 @@ class BatchPipeline:
         if is_tick(record.headers):
             return decode_tick(record.value)
         try:
-            return decode(record.value, max_bytes=self.limits.max_event_bytes)
+            event = decode(record.value, max_bytes=self.limits.max_event_bytes)
         except RejectedInput as exc:
             return exc.rejection
+        # Before anything sees it: no raw address may reach the archive or any fold.
+        return self.closed_loop.engine.pseudonymize(event) if self.closed_loop else event
 
     def _advance(
         self, records: Sequence[Record], stream: dict[int, datetime | None]

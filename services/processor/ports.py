@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from events.envelope import Event
 from events.errors import Rejection
 from projections.lead import LeadState
 from services.processor.records import Checkpoint, Record
 from services.processor.sla_engine import SlaWrite
+
+if TYPE_CHECKING:  # the closed-loop engine imports RejectedRecord from here
+    from services.processor.closed_loop import ClosedLoopWrite
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,8 @@ class BatchWrite:
     checkpoints: dict[int, Checkpoint]
     #: SLA timer rows and volume facts; None when the pipeline runs without SLA rules.
     sla: SlaWrite | None = None
+    #: identities, duplicate pairs and suppressed re-handoffs; None without the closed loop.
+    closed_loop: ClosedLoopWrite | None = None
 
 
 class CheckpointMoved(Exception):

@@ -24,10 +24,12 @@ from events.sla_config import load_sla
 from events.tick import TICK_HEADERS, encode_tick
 from projections.sla import SlaRules, compile_rules
 from services import metrics
+from services.processor.closed_loop import ClosedLoopEngine
+from services.processor.closed_loop_observe import observe_closed_loop
 from services.processor.dead_letters import KafkaDeadLetters
 from services.processor.derived import KafkaDerived
 from services.processor.observe import EventTimeClock, observe
-from services.processor.pipeline import BatchPipeline, Limits, SlaWiring
+from services.processor.pipeline import BatchPipeline, ClosedLoopWiring, Limits, SlaWiring
 from services.processor.records import Record
 from services.processor.sla_engine import SlaEngine
 from services.processor.sla_observe import observe_sla
@@ -89,6 +91,10 @@ class Runtime:
                 s = self.settings
                 store = PostgresProjectionStore(self._pool, s.processor_id)
                 sla = SlaWiring(SlaEngine(self.sla_rules), store, KafkaDerived(self._send_derived))
+                key = s.email_hmac_key.get_secret_value().encode()
+                loop = ClosedLoopWiring(
+                    ClosedLoopEngine(self.funnel, key), store, KafkaDerived(self._send_derived)
+                )
                 self._pipeline = BatchPipeline(
                     s.events_topic,
                     self.funnel,
@@ -99,6 +105,7 @@ class Runtime:
                         allowed_lateness=timedelta(seconds=s.allowed_lateness_seconds),
                     ),
                     sla=sla,
+                    closed_loop=loop,
                 )
             return self._pipeline
 
@@ -166,6 +173,7 @@ def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
             metrics.BATCH_SIZE.observe(len(buffered))
             observe(outcome, runtime.clock)
             observe_sla(outcome.derived, runtime.sla_rules)
+            observe_closed_loop(outcome.derived, funnel)
 
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def _consumer_lag() -> None:

@@ -206,7 +206,10 @@ def summarize(event: Event) -> str:
     """One human line for an accepted event (assignments are summarized with their history)."""
     d = event.data
     if isinstance(d, LeadCreated):
-        who = ", ".join(x for x in (d.email, d.company, d.country, d.lead_source) if x)
+        # The archive holds the email key (an HMAC), never the address; its start is enough
+        # to see that two leads share one.
+        key = f"email key {d.email_key[:12]}..." if d.email_key else None
+        who = ", ".join(x for x in (key, d.company, d.country, d.lead_source) if x)
         return f"created in stage {d.stage}" + (f": {who}" if who else "")
     if isinstance(d, LeadStageChanged):
         return f"{d.from_stage} -> {d.to_stage}" + (f": {d.reason}" if d.reason else "")

@@ -11,6 +11,7 @@ import orjson
 
 from events.codec import decode_obj, to_obj
 from events.envelope import Event
+from projections.closed_loop.duplicates import Holder
 from projections.lead import LeadState
 from projections.sla_emit import TimerRow
 from services.processor.ports import (
@@ -20,7 +21,7 @@ from services.processor.ports import (
     UnstorableBatch,
 )
 from services.processor.records import Checkpoint
-from services.store import sla_rows
+from services.store import closed_loop_rows, sla_rows
 
 _LEAD_COLUMNS = (
     "lead_id", "current_stage", "current_team", "highest_stage", "owner_id", "owner_team",
@@ -118,6 +119,10 @@ class PostgresProjectionStore:
         return await sla_rows.load_pending(self.pool, partitions)
 
     @_retryable
+    async def load_identities(self, email_keys: Sequence[str]) -> dict[str, dict[str, Holder]]:
+        return await closed_loop_rows.load_identities(self.pool, email_keys)
+
+    @_retryable
     async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
         try:
             await self._commit(batch, expected)
@@ -163,6 +168,8 @@ class PostgresProjectionStore:
                 await self._write_leads(conn, batch.leads)
             if batch.sla is not None:
                 await sla_rows.write_sla(conn, batch.sla)
+            if batch.closed_loop is not None:
+                await closed_loop_rows.write_closed_loop(conn, batch.closed_loop)
             if batch.rejected:
                 await conn.executemany(
                     "INSERT INTO rejected_event (kafka_topic, kafka_partition, kafka_offset,"

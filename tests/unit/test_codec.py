@@ -85,7 +85,7 @@ def test_a_time_with_an_offset_is_normalised_to_utc() -> None:
 def test_decode_fills_in_the_current_dataschema() -> None:
     event = decode(raw(envelope("lead.created", {"stage": "mql"})))
 
-    assert event.dataschema == dataschema_uri("lead.created", 1)
+    assert event.dataschema == dataschema_uri("lead.created", 2)
 
 
 def test_decode_obj_accepts_an_already_parsed_object() -> None:
@@ -124,7 +124,7 @@ def test_a_v1_stage_change_missing_a_field_names_the_v2_field() -> None:
 
 def test_the_registry_lists_every_readable_version() -> None:
     assert DEFAULT_REGISTRY.versions("lead.stage_changed") == (1, 2)
-    assert DEFAULT_REGISTRY.versions("lead.created") == (1,)
+    assert DEFAULT_REGISTRY.versions("lead.created") == (1, 2)
 
 
 # --- rejections -------------------------------------------------------------------------
