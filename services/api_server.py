@@ -18,6 +18,7 @@ from services.publisher import KafkaPublisher
 from services.settings import Settings
 from services.store.attribution_reader import PostgresAttributionReader
 from services.store.audit_reader import PostgresAuditReader
+from services.store.feedback_reader import PostgresFeedbackReader
 from services.store.funnel_reader import PostgresFunnelReader
 from services.store.lead_reader import PostgresLeadReader
 from services.store.migrate import migrate
@@ -65,9 +66,10 @@ async def serve(settings: Settings) -> None:
             funnel,
             sla_reader=sla_reader,
             attribution_reader=PostgresAttributionReader(pool, funnel),
-            audit_reader=PostgresAuditReader(pool),
+            audit_reader=PostgresAuditReader(pool, funnel=funnel),
         )
         funnel_api.install(app, PostgresFunnelReader(pool, funnel))
+        app.state.feedback_reader = PostgresFeedbackReader(pool, funnel)
         config = uvicorn.Config(
             app,
             host=settings.api_host,

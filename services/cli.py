@@ -12,6 +12,7 @@ from rich.console import Console
 
 from services.cli_attribution import attribution
 from services.cli_audit import audit
+from services.cli_feedback import feedback
 from services.cli_funnel import funnel
 from services.settings import Settings
 from services.sla_cli import sla_app
@@ -143,6 +144,7 @@ def db_migrate() -> None:
 app.command()(attribution)
 app.command()(audit)
 funnel_app.callback(invoke_without_command=True)(funnel)
+app.command()(feedback)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from events.errors import RejectReason
 from events.funnel import Funnel
-from services.api import attribution, audit, funnel_flow, ingest, leads, sla
+from services.api import attribution, audit, feedback, funnel_flow, ingest, leads, sla
 from services.api.auth import Unauthorized
 from services.api.middleware import BodySizeLimitMiddleware, BodyTooLarge, MetricsMiddleware
 from services.api.models import ErrorBody, FieldErrorOut, Health, RejectedEvent, json_response
@@ -98,6 +98,7 @@ def create_app(
     app.include_router(attribution.router)
     app.include_router(sla.router)
     app.include_router(funnel_flow.router)
+    app.include_router(feedback.router)
     app.include_router(ops_router)
     _add_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -131,6 +131,9 @@ class TimelineEntry(BaseModel):
     sla: SlaOut | None = None
     kafka: KafkaPosition | None = None
     data: dict[str, Any] | None = Field(default=None, description="the event's payload")
+    from_lead: str | None = Field(
+        default=None, description="set when the entry comes from a lead merged into this one"
+    )
 
 
 class LeadTimeline(BaseModel):
@@ -147,4 +150,8 @@ class LeadTimeline(BaseModel):
     events: int = Field(ge=0, description="accepted events")
     rejected: int = Field(ge=0, description="rejected records concerning the lead")
     sla_available: bool = Field(description="false when this database has no sla_timer table")
+    merged_leads: list[str] = Field(
+        default_factory=list,
+        description="leads merged into this one (lead.merged); their histories are included",
+    )
     entries: list[TimelineEntry]

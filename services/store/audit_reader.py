@@ -4,6 +4,11 @@ Everything is read in one read-only, repeatable-read transaction, so the timelin
 consistent snapshot even while the processor commits. The ``sla_timer`` table belongs to the
 SLA engine; a database without it (or a query on it that fails) gives a timeline without SLA
 facts and ``sla_available=False``, never an error.
+
+A survivor of ``lead.merged`` gets the merged view (``projections.closed_loop.merge``): the
+archives, rejections and SLA timers of every lead merged into it (transitively, found through
+``lead_current.merged_into``), and stages recomputed by folding both histories in event-time
+order.
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ import asyncpg
 import orjson
 
 from events.codec import decode_obj
+from events.envelope import Event
 from events.errors import RejectedInput
+from events.funnel import Funnel, load_funnel
+from projections.closed_loop.merge import merged_state
 from projections.views import StageSpan
 from services.api.audit_models import KafkaPosition, LeadTimeline
 from services.store.audit_timeline import Archived, CurrentRow, build_timeline
@@ -29,9 +37,16 @@ def _utc_now() -> datetime:
 class PostgresAuditReader:
     """Implements the API's ``AuditReader`` over an asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        clock: Callable[[], datetime] = _utc_now,
+        funnel: Funnel | None = None,
+    ) -> None:
         self.pool = pool
         self.clock = clock
+        #: folds the merged view of a survivor; the packaged funnel unless given
+        self.funnel = funnel or load_funnel()
 
     async def timeline(self, lead_id: str) -> LeadTimeline | None:
         """Every event, rejection and SLA fact of the lead in event-time order; None when the
@@ -45,11 +60,13 @@ class PostgresAuditReader:
                 " WHERE lead_id = $1",
                 lead_id,
             )
+            ids = [lead_id, *await _merged_into(conn, lead_id)]
             archived = await conn.fetch(
-                "SELECT event_id, event_type, source, event_time, payload::text AS payload,"
-                " kafka_topic, kafka_partition, kafka_offset FROM event_archive"
-                " WHERE lead_id = $1 ORDER BY event_time, event_id",
-                lead_id,
+                "SELECT lead_id, event_id, event_type, source, event_time,"
+                " payload::text AS payload, kafka_topic, kafka_partition, kafka_offset"
+                " FROM event_archive WHERE lead_id = ANY($1::text[])"
+                " ORDER BY event_time, event_id",
+                ids,
             )
             spans = await conn.fetch(
                 "SELECT stage, team, entered_at, exited_at, entered_via, from_stage, reason"
@@ -58,31 +75,61 @@ class PostgresAuditReader:
             )
             rejected = await conn.fetch(
                 "SELECT kafka_topic, kafka_partition, kafka_offset, event_id, reason, detail,"
-                " raw, rejected_at FROM rejected_event WHERE lead_id = $1"
+                " raw, rejected_at FROM rejected_event WHERE lead_id = ANY($1::text[])"
                 " ORDER BY rejected_at, kafka_topic, kafka_partition, kafka_offset",
-                lead_id,
+                ids,
             )
-            sla_rows = await _sla_rows(conn, lead_id)
-        return build_timeline(
-            lead_id,
-            archived=[_archived(r) for r in archived],
-            spans=[StageSpan(**dict(r)) for r in spans],
-            current=CurrentRow(
+            sla_rows = await _sla_rows(conn, ids)
+        rows = [_archived(r) for r in archived]
+        stages = [StageSpan(**dict(r)) for r in spans]
+        head = (
+            CurrentRow(
                 current["current_stage"],
                 current["highest_stage"],
                 current["owner_id"],
                 current["owner_team"],
             )
             if current is not None
-            else None,
+            else None
+        )
+        origin = None
+        if len(ids) > 1:
+            histories: dict[str, list[Event]] = {i: [] for i in ids}
+            for row, raw in zip(rows, archived, strict=True):
+                if row.event is not None:
+                    histories[raw["lead_id"]].append(row.event)
+            merged = merged_state(lead_id, histories, self.funnel)
+            view = merged.state.view
+            origin = dict(merged.origin)
+            origin.update({r["event_id"]: r["lead_id"] for r in archived})
+            stages = list(view.stages)
+            head = CurrentRow(view.current_stage, view.highest_stage, view.owner_id, view.team)
+        return build_timeline(
+            lead_id,
+            archived=rows,
+            spans=stages,
+            current=head,
             rejected=[dict(r) for r in rejected],
             sla_rows=sla_rows,
             now=self.clock(),
+            origin=origin,
         )
 
 
-async def _sla_rows(conn: asyncpg.Connection, lead_id: str) -> list[dict[str, Any]] | None:
-    """The lead's ``sla_timer`` rows; None when this database has no such table."""
+async def _merged_into(conn: asyncpg.Connection, lead_id: str) -> list[str]:
+    """Leads merged into ``lead_id``, directly or through a chain (UNION stops at cycles)."""
+    rows = await conn.fetch(
+        "WITH RECURSIVE m(lead_id) AS ("
+        " SELECT lead_id FROM lead_current WHERE merged_into = $1"
+        " UNION SELECT c.lead_id FROM lead_current c JOIN m ON c.merged_into = m.lead_id)"
+        " SELECT lead_id FROM m WHERE lead_id <> $1 ORDER BY lead_id",
+        lead_id,
+    )
+    return [r["lead_id"] for r in rows]
+
+
+async def _sla_rows(conn: asyncpg.Connection, lead_ids: list[str]) -> list[dict[str, Any]] | None:
+    """The leads' ``sla_timer`` rows; None when this database has no such table."""
     if not await conn.fetchval("SELECT to_regclass('sla_timer') IS NOT NULL"):
         return None
     try:
@@ -90,8 +137,9 @@ async def _sla_rows(conn: asyncpg.Connection, lead_id: str) -> list[dict[str, An
         # audit's transaction.
         async with conn.transaction():
             rows = await conn.fetch(
-                "SELECT * FROM sla_timer WHERE lead_id = $1 ORDER BY started_at, policy, cycle_id",
-                lead_id,
+                "SELECT * FROM sla_timer WHERE lead_id = ANY($1::text[])"
+                " ORDER BY started_at, policy, cycle_id",
+                lead_ids,
             )
     except asyncpg.PostgresError:
         return None

@@ -83,11 +83,14 @@ def build_timeline(
     rejected: Sequence[Mapping[str, Any]],
     sla_rows: Sequence[Mapping[str, Any]] | None,
     now: datetime,
+    origin: Mapping[str, str] | None = None,
 ) -> LeadTimeline | None:
     """The timeline, or None when nothing at all is known about the lead.
 
     ``rejected``: ``rejected_event`` rows; ``sla_rows``: ``sla_timer`` rows, or None when the
-    table does not exist in this database.
+    table does not exist in this database. ``origin``: for a survivor of merges, the lead of
+    every archived event id (see ``projections.closed_loop.merge``); entries of merged leads
+    then say which lead they came from.
     """
     if not archived and not rejected and current is None:
         return None
@@ -99,6 +102,10 @@ def build_timeline(
     rejections = [_rejected_entry(row) for row in rejected]
     ranked += [((e.at, _RANK["rejected"], i), e) for i, e in enumerate(rejections)]
     ranked.sort(key=lambda item: item[0])
+    entries = [entry for _, entry in ranked]
+    merged = sorted(set((origin or {}).values()) - {lead_id})
+    if merged:
+        entries = [_from_lead(entry, lead_id, origin or {}) for entry in entries]
     return LeadTimeline(
         lead_id=lead_id,
         as_of=now,
@@ -109,8 +116,18 @@ def build_timeline(
         events=len(archived),
         rejected=len(rejected),
         sla_available=sla_rows is not None,
-        entries=[entry for _, entry in ranked],
+        merged_leads=merged,
+        entries=entries,
     )
+
+
+def _from_lead(entry: TimelineEntry, lead_id: str, origin: Mapping[str, str]) -> TimelineEntry:
+    # SLA facts belong to the lead whose event started the timer (its cycle).
+    key = entry.sla.cycle_id if entry.sla is not None else entry.event_id
+    lead = origin.get(key) if key is not None else None
+    if lead is None or lead == lead_id:
+        return entry
+    return entry.model_copy(update={"from_lead": lead, "summary": f"(lead {lead}) {entry.summary}"})
 
 
 def _event_entries(
