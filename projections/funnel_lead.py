@@ -74,6 +74,8 @@ class LeadFlow:
     stays: tuple[Stay, ...]
     keys: Mapping[Dimension, str]
     won: tuple[WonDeal, ...] = ()
+    #: (time, owner) of every ``lead.assigned``: who the active sales reps were.
+    assignments: tuple[tuple[datetime, str], ...] = ()
 
 
 def lead_flow(lead_id: str, events: Iterable[Event], funnel: Funnel, as_of: datetime) -> LeadFlow:
@@ -92,7 +94,10 @@ def lead_flow(lead_id: str, events: Iterable[Event], funnel: Funnel, as_of: date
         WonDeal(d.deal_id, d.amount, d.currency, d.won_at) for d in deals if d.won_at is not None
     )
     created_at = state.view.created_at or (stays[0].entered_at if stays else None)
-    return LeadFlow(lead_id, created_at, current, stays, _keys(state.events), won)
+    assignments = tuple(
+        (e.time, e.data.owner_id) for e in state.events if isinstance(e.data, LeadAssigned)
+    )
+    return LeadFlow(lead_id, created_at, current, stays, _keys(state.events), won, assignments)
 
 
 def _stay(span: StageSpan) -> Stay:

@@ -65,6 +65,8 @@ class FunnelFlow:
     previous_won: tuple[WonTotal, ...] | None
     breakdowns: tuple[Breakdown, ...]
     cohorts: tuple[Cohort, ...] | None
+    #: Distinct owners assigned a lead in the period (the active sales reps).
+    active_reps: int = 0
 
 
 def months_overlapping(start: datetime, end: datetime) -> tuple[str, ...]:
@@ -119,11 +121,13 @@ class FunnelBuilder:
         self._by: dict[tuple[Dimension, str], FlowCounter] = {}
         self._months = months_overlapping(start, end) if cohorts else None
         self._cohorts: dict[str, Counter[str]] = {m: Counter() for m in self._months or ()}
+        self._reps: set[str] = set()
 
     def add(self, lead: LeadFlow) -> None:
         """Count one lead in every table it belongs to."""
         self._total.add(lead)
         self._won.add(lead)
+        self._reps.update(rep for at, rep in lead.assignments if self.start <= at < self.end)
         if self._previous is not None and self._previous_won is not None:
             self._previous.add(lead)
             self._previous_won.add(lead)
@@ -158,6 +162,7 @@ class FunnelBuilder:
             previous_won=None if self._previous_won is None else self._previous_won.totals(),
             breakdowns=breakdowns,
             cohorts=self._cohort_rows() if self._months is not None else None,
+            active_reps=len(self._reps),
         )
 
     def _cohort_rows(self) -> tuple[Cohort, ...]:

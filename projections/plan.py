@@ -96,6 +96,16 @@ class PlanStep:
 
 
 @dataclass(frozen=True, slots=True)
+class SlaCheck:
+    """The plan's per-rep monthly need at the SLA's volume stage next to its target."""
+
+    stage: str
+    target: int
+    need: int | None
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """The steps from deals back to the first stage; ``blocked`` says why the plan stops
     early (a zero rate, no won deal), and the steps before that point are still given."""
@@ -104,7 +114,7 @@ class Plan:
     steps: tuple[PlanStep, ...]
     blocked: str | None
     warnings: tuple[str, ...]
-    sla: str | None
+    sla: SlaCheck | None
 
 
 def split(total: int, parts: int) -> tuple[int, ...]:
@@ -170,20 +180,22 @@ def _step(p: PlanInput, stage: str, needed: int, r: Rate | None, observed: int) 
     )
 
 
-def _sla(p: PlanInput, steps: Sequence[PlanStep]) -> str | None:
+def _sla(p: PlanInput, steps: Sequence[PlanStep]) -> SlaCheck | None:
     if p.sla_target is None:
         return None
     stage, per_rep = p.sla_target
     step = next((s for s in steps if s.stage == stage), None)
     if step is None:
-        return f"the SLA's volume target is on {stage}, which this plan does not reach"
+        note = f"the SLA's volume target is on {stage}, which this plan does not reach"
+        return SlaCheck(stage, per_rep, None, note)
     need = max(step.per_rep_per_month)
     verdict = (
         "the target covers the plan"
         if per_rep >= need
         else f"the target is {need - per_rep} short of the plan: raise it to {need}"
     )
-    return (
+    note = (
         f"the plan needs {need} {stage.upper()}s per rep per month; the SLA's marketing side "
         f"asks at least {per_rep} (events/sla.yaml volume.per_rep): {verdict}"
     )
+    return SlaCheck(stage, per_rep, need, note)

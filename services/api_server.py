@@ -22,6 +22,7 @@ from services.store.feedback_reader import PostgresFeedbackReader
 from services.store.funnel_reader import PostgresFunnelReader
 from services.store.lead_reader import PostgresLeadReader
 from services.store.migrate import migrate
+from services.store.plan_report import Planner
 from services.store.sla_reader import PostgresSlaReader, refresh_sla_gauges
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,9 @@ async def serve(settings: Settings) -> None:
             attribution_reader=PostgresAttributionReader(pool, funnel),
             audit_reader=PostgresAuditReader(pool, funnel=funnel),
         )
-        funnel_api.install(app, PostgresFunnelReader(pool, funnel))
+        flow_reader = PostgresFunnelReader(pool, funnel)
+        target = (sla_config.volume.stage, sla_config.volume.per_rep) if sla_config.volume else None
+        funnel_api.install(app, flow_reader, Planner(flow_reader, target))
         app.state.feedback_reader = PostgresFeedbackReader(pool, funnel)
         config = uvicorn.Config(
             app,

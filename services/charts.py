@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from services.api.funnel_models import FunnelReport
+from services.api.plan_models import PlanReport
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 _BAR = "#3b6ea5"
 _PREVIOUS = "#9aa5b1"
+_ACTUAL = "#e08a3c"
 
 
 def _figure(width: float, height: float) -> tuple[Figure, Axes]:
@@ -81,3 +83,52 @@ def _main_path(report: FunnelReport) -> set[str]:
     main = {r.stage for r in stages if r.next_stage is not None}
     main |= {r.next_stage for r in stages if r.next_stage is not None}
     return {s for s in main if s is not None}
+
+
+def plan_chart(report: PlanReport, out: Path) -> None:
+    """Per step (deals back to leads): the volume needed per month against the run rate of
+    the observation window, each step on its own scale, with the gap written beside it."""
+    from services.plan_render import label
+
+    steps = report.steps
+    fig = _figure(11, 1.05 * max(len(steps), 1) + 2.0)[0]
+    fig.clear()
+    axes = fig.subplots(max(len(steps), 1), 1, squeeze=False)[:, 0]
+    for ax, s in zip(axes, steps, strict=False):
+        need, have = float(s.needed_per_month), float(s.run_rate_per_month)
+        top = max(need, have, 1.0)
+        ax.barh([0], [need], height=0.8, color=_BAR)
+        ax.barh([1], [have], height=0.8, color=_ACTUAL)
+        ax.text(need + top * 0.01, 0, f"{need:,.1f} needed", va="center", fontsize=9)
+        ax.text(have + top * 0.01, 1, f"{have:,.1f} run rate", va="center", fontsize=9)
+        covered = f"run rate = {have / need * 100:.0f}% of need" if need else "nothing needed"
+        gap = float(s.gap_per_month)
+        side = "short by" if gap > 0 else "ahead by"
+        verdict = f"{side} {abs(gap):,.1f} / month\n({covered})"
+        ax.text(top * 1.32, 0.5, verdict, va="center", fontsize=9,
+                color="#a33" if gap > 0 else "#262")  # fmt: skip
+        ax.set_xlim(0, top * 1.9)
+        ax.set_ylim(1.6, -0.6)
+        ax.set_yticks([0.5], [label(s.stage)], fontsize=11)
+        ax.tick_params(axis="y", length=0)
+        ax.set_xticks([])
+        for side in ("top", "right", "bottom"):
+            ax.spines[side].set_visible(False)
+    if not steps:
+        axes[0].set_axis_off()
+        axes[0].text(0.5, 0.5, report.blocked or "no plan", ha="center", va="center", wrap=True)
+    title = (
+        f"Plan for {report.currency} {report.revenue:,} in {report.period}: needed per month "
+        f"(blue) vs the run rate (orange)"
+    )
+    fig.suptitle(title, fontsize=12, x=0.01, ha="left")
+    note = (
+        f"Run rate: entries per month in the {report.window.days:g}-day window to "
+        f"{report.window.end:%Y-%m-%d} (deals: won in {report.currency}). Each row has its "
+        "own scale."
+    )
+    if report.blocked:
+        note += f"\nStopped: {report.blocked}"
+    fig.text(0.01, 0.01, note, fontsize=8, color="#444444", va="bottom")
+    fig.subplots_adjust(left=0.14, right=0.98, top=0.9, bottom=0.12, hspace=0.35)
+    fig.savefig(out)

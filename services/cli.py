@@ -14,6 +14,7 @@ from services.cli_attribution import attribution
 from services.cli_audit import audit
 from services.cli_feedback import feedback
 from services.cli_funnel import funnel
+from services.cli_plan import plan
 from services.settings import Settings
 from services.sla_cli import sla_app
 
@@ -145,6 +146,7 @@ app.command()(attribution)
 app.command()(audit)
 funnel_app.callback(invoke_without_command=True)(funnel)
 app.command()(feedback)
+app.command()(plan)
 
 
 def main() -> None:

@@ -1,21 +1,25 @@
-"""GET /v1/funnel: funnel flow per stage for a period, recomputed from the event archive.
+"""GET /v1/funnel (funnel flow per stage for a period) and GET /v1/plan (the reverse
+funnel), both recomputed from the event archive on every request.
 
-The reader is attached to an app with ``install(app, reader)`` (``services.api_server``
-does it after ``create_app``); an app without one answers 503. Time parameters take a date
-or an RFC 3339 time (``services.api.periods``).
+The reader and planner are attached to an app with ``install(app, reader, planner)``
+(``services.api_server`` does it after ``create_app``); an app without them answers 503.
+Time parameters take a date or an RFC 3339 time (``services.api.periods``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 
+from events.funnel import parse_duration
 from projections.funnel_lead import Dimension
 from services.api.funnel_models import FunnelReport
 from services.api.models import ErrorBody, json_response
 from services.api.periods import parse_time, period
+from services.api.plan_models import PlanReport
 from services.api.ports import context_of
 
 router = APIRouter(tags=["funnel"])
@@ -45,9 +49,18 @@ class FunnelReader(Protocol):
         ...
 
 
-def install(app: FastAPI, reader: FunnelReader) -> None:
-    """Serve ``GET /v1/funnel`` (and ``/v1/plan``) of ``app`` with ``reader``."""
+class Planner(Protocol):
+    """Works a revenue goal back through the observed funnel (``services.store.plan_report``)."""
+
+    async def plan(self, request: Any) -> PlanReport:
+        """The plan for a ``PlanRequest``; ValueError for a bad period."""
+        ...
+
+
+def install(app: FastAPI, reader: FunnelReader, planner: Planner | None = None) -> None:
+    """Serve ``GET /v1/funnel`` with ``reader`` and ``GET /v1/plan`` with ``planner``."""
     app.state.funnel_reader = reader
+    app.state.funnel_planner = planner
 
 
 def reader_of(request: Request) -> Any:
@@ -55,8 +68,8 @@ def reader_of(request: Request) -> Any:
     return getattr(request.app.state, "funnel_reader", None)
 
 
-def unavailable() -> Response:
-    return json_response(503, ErrorBody(error="the funnel reader is not configured"))
+def unavailable(what: str = "funnel reader") -> Response:
+    return json_response(503, ErrorBody(error=f"the {what} is not configured"))
 
 
 def bad(message: str) -> Response:
@@ -116,4 +129,82 @@ async def funnel_report(
     report = await reader.report(
         begin, finish, when, by=dims, previous=compare == "previous", cohorts=cohorts
     )
+    return json_response(200, report)
+
+
+def _revenue(text: str) -> Decimal:
+    try:
+        value = Decimal(text.replace(",", "").replace("_", ""))
+    except InvalidOperation:
+        raise ValueError(f"revenue {text!r} is not a number") from None
+    if not (value.is_finite() and value > 0):
+        raise ValueError("revenue must be a positive amount")
+    return value
+
+
+def plan_request(
+    revenue: str, period: str, as_of: datetime, window: str, reps: int | None,
+    currency: str | None, min_sample: int,
+) -> Any:  # fmt: skip
+    """A ``PlanRequest`` from text parameters (shared with the CLI); ValueError names the
+    bad one."""
+    from projections.plan import plan_months
+    from services.store.plan_report import PlanRequest
+
+    plan_months(period)
+    try:
+        span = parse_duration(window)
+    except ValueError:
+        raise ValueError(f"window {window!r}: use a duration like 180d or 26w") from None
+    if span.total_seconds() <= 0:
+        raise ValueError("window must be longer than zero")
+    if reps is not None and reps < 1:
+        raise ValueError("reps must be at least 1")
+    if min_sample < 1:
+        raise ValueError("min_sample must be at least 1")
+    cur = currency.strip().upper() if currency else None
+    if cur is not None and not (len(cur) == 3 and cur.isalpha()):
+        raise ValueError(f"currency {currency!r}: use an ISO 4217 code such as EUR")
+    return PlanRequest(
+        revenue=_revenue(revenue), period=period, as_of=as_of, window=span, reps=reps,
+        currency=cur, min_sample=min_sample,
+    )  # fmt: skip
+
+
+@router.get(
+    "/v1/plan",
+    response_model=PlanReport,
+    summary="Reverse funnel: the deals, opportunities, SQLs, SALs, MQLs and leads a revenue "
+    "goal needs, per month and per rep",
+    description="Average deal size and conversion rates come from the history observed in "
+    "[as_of - window, as_of), exactly as GET /v1/funnel reports them for that window (same "
+    "counts), with their sample sizes. Each step is rounded up. The run rate (entries per "
+    "month in the window) and the gap are shown per stage, and the per-rep MQL figure next "
+    "to the SLA's volume target. When a rate is zero or no deal was won, complete is false "
+    "and blocked says why; the steps before that point are still given.",
+    responses=_RESPONSES,
+)
+async def plan(
+    request: Request,
+    revenue: Annotated[str, Query(max_length=32, description="goal, e.g. 1200000")],
+    period: Annotated[str, Query(max_length=16, description="2027-Q1, 2027-03 or 2027")],
+    reps: Annotated[int | None, Query(description="sales reps; default: active in window")] = None,
+    window: Annotated[str, Query(max_length=16, description="e.g. 180d, 26w")] = "180d",
+    as_of: Annotated[
+        str | None, Query(max_length=64, description=f"end of the window; {_WHEN}")
+    ] = None,
+    currency: Annotated[
+        str | None, Query(max_length=3, description="default: most won deals in window")
+    ] = None,
+    min_sample: Annotated[int, Query(description="warn below this many leads")] = 30,
+) -> Response:
+    planner = getattr(request.app.state, "funnel_planner", None)
+    if planner is None:
+        return unavailable("planner")
+    try:
+        when = parse_time(as_of) if as_of else context_of(request).clock()
+        asked = plan_request(revenue, period, when, window, reps, currency, min_sample)
+        report = await planner.plan(asked)
+    except ValueError as exc:
+        return bad(str(exc))
     return json_response(200, report)

@@ -61,9 +61,10 @@ def test_the_hand_worked_example_goes_from_revenue_back_to_leads() -> None:
     assert plan.steps[0].per_month == (14, 13, 13)
     assert plan.steps[0].run_rate == Decimal("1.7"), "10 deals in 180 days"
     assert plan.sla is not None
-    assert "17 MQLs per rep per month" in plan.sla
-    assert "at least 40" in plan.sla
-    assert "covers the plan" in plan.sla
+    assert (plan.sla.stage, plan.sla.target, plan.sla.need) == ("mql", 40, 17)
+    assert "17 MQLs per rep per month" in plan.sla.note
+    assert "at least 40" in plan.sla.note
+    assert "covers the plan" in plan.sla.note
     assert plan.warnings == ("the average deal size rests on 10 won deals (fewer than 30)",)
 
 
@@ -109,8 +110,8 @@ def test_no_won_deal_means_no_average_deal_size_and_no_plan() -> None:
 def test_an_sla_target_below_the_plan_says_how_far_short_it_is() -> None:
     plan = reverse_funnel(example(reps=2))
     assert plan.sla is not None
-    assert "67 MQLs per rep per month" in plan.sla, "134 / 2"
-    assert "27 short of the plan: raise it to 67" in plan.sla
+    assert "67 MQLs per rep per month" in plan.sla.note, "134 / 2"
+    assert "27 short of the plan: raise it to 67" in plan.sla.note
 
 
 def test_bad_inputs_are_refused() -> None:
