@@ -65,7 +65,9 @@ class Rate:
 class PlanInput:
     """What the plan needs. ``rates`` follow the main path from the first planned stage
     (e.g. lead -> mql, ..., opportunity -> customer); ``entries`` is each stage's inflow in
-    the window, ``deals_won`` and ``revenue_won`` the window's won deals in ``currency``."""
+    the window, ``deals_won`` and ``revenue_won`` the window's won deals in ``currency``
+    (the average deal size), ``all_deals_won`` its won deals in any currency (the deals' run
+    rate, a count like the stages' entries)."""
 
     revenue: Decimal
     currency: str
@@ -77,6 +79,8 @@ class PlanInput:
     revenue_won: Decimal
     window_days: Decimal
     min_sample: int = 30
+    #: Won deals in the window in any currency; None: ``deals_won``.
+    all_deals_won: int | None = None
     #: The marketing side of the SLA: (stage, at least this many per rep per month).
     sla_target: tuple[str, int] | None = None
 
@@ -149,7 +153,8 @@ def reverse_funnel(p: PlanInput) -> Plan:
     deals_exact = _EXACT.divide(p.revenue * p.deals_won, p.revenue_won)
     needed = int(deals_exact.to_integral_value(rounding=ROUND_CEILING))
     last = p.rates[-1].to_stage if p.rates else "customer"
-    steps = [_step(p, last, needed, None, p.deals_won)]
+    all_deals = p.deals_won if p.all_deals_won is None else p.all_deals_won
+    steps = [_step(p, last, needed, None, all_deals)]
     blocked: str | None = None
     for r in reversed(p.rates):
         if r.entrants == 0 or r.converted == 0:

@@ -124,8 +124,7 @@ def plan_chart(report: PlanReport, out: Path) -> None:
     fig.suptitle(title, fontsize=12, x=0.01, ha="left")
     note = (
         f"Run rate: entries per month in the {report.window.days:g}-day window to "
-        f"{report.window.end:%Y-%m-%d} (deals: won in {report.currency}). Each row has its "
-        "own scale."
+        f"{report.window.end:%Y-%m-%d} (deals: won, any currency). Each row has its own scale."
     )
     if report.blocked:
         note += f"\nStopped: {report.blocked}"

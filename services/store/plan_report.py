@@ -64,6 +64,7 @@ def plan_input(
         deals_won=chosen.deals if chosen else 0,
         revenue_won=chosen.revenue if chosen else Decimal(0),
         window_days=days, min_sample=request.min_sample, sla_target=sla_target,
+        all_deals_won=sum(w.deals for w in flow.won),
     )  # fmt: skip
     return inputs, request.reps is None
 
@@ -88,8 +89,8 @@ def assumptions(p: PlanInput, start: datetime, end: datetime, as_of: datetime) -
         "Rounding: each step up (ceil) from the exact ratio; a total is split over the "
         "months as evenly as whole numbers allow (earlier months take the remainder); per "
         "rep: a month's figure / reps, rounded up.",
-        f"Run rate: entries into the stage in the window per average month (30.44 days); "
-        f"deals: won deals in {p.currency}.",
+        "Run rate: entries into the stage in the window per average month (30.44 days); "
+        "deals: won deals in any currency (a count, like the stages).",
         f"Rates resting on fewer than {p.min_sample} leads (deals, for the average) are flagged.",
     ]
 

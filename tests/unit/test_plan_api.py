@@ -177,3 +177,21 @@ async def test_table_csv_and_chart_show_the_plan(source: FakeFlowSource, tmp_pat
 def test_the_plan_cli_refuses_bad_options_with_exit_code_2(args: list[str]) -> None:
     result = CliRunner().invoke(cli_app, ["plan", *args])
     assert result.exit_code == 2, result.output
+
+
+async def test_the_average_deal_is_in_one_currency_and_the_deals_run_rate_counts_all(
+    source: FakeFlowSource,
+) -> None:
+    from services.store.plan_report import plan_input
+
+    flow = await source.flow(NOW - timedelta(days=180), NOW, NOW)
+    usd = WonTotal("USD", 25, Decimal("500000.00"))
+    flow = FunnelFlow(flow.start, flow.end, flow.as_of, flow.leads, flow.stages,
+                      (*flow.won, usd), None, None, None, (), None, 6)  # fmt: skip
+    default, _ = plan_input(flow, FUNNEL, PlanRequest(Decimal(1000), "2027-Q1", NOW), None)
+    assert (default.currency, default.deals_won, default.all_deals_won) == ("USD", 25, 35)
+    eur, observed = plan_input(
+        flow, FUNNEL, PlanRequest(Decimal(1000), "2027-Q1", NOW, currency="EUR"), None
+    )
+    assert (eur.currency, eur.deals_won, eur.revenue_won) == ("EUR", 10, Decimal(300000))
+    assert (eur.reps, observed) == (6, True)
