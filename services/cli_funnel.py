@@ -136,11 +136,19 @@ def load_funnel_or_exit() -> Funnel:
 
 
 async def with_pool(use: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
-    """Run one read with a pool of one connection, closed afterwards."""
+    """Run one read with a pool of one connection, closed afterwards. An unreachable or
+    failing database is a message and exit code 1, not a traceback."""
     import asyncpg
 
-    pool = await asyncpg.create_pool(Settings().database_url, min_size=1, max_size=1)
+    try:
+        pool = await asyncpg.create_pool(Settings().database_url, min_size=1, max_size=1)
+    except (OSError, asyncpg.PostgresError) as exc:
+        console.print(f"[red]cannot reach PostgreSQL[/red] (LEADLEDGER_DATABASE_URL): {exc}")
+        raise typer.Exit(1) from None
     try:
         return await use(pool)
+    except (OSError, asyncpg.PostgresError) as exc:
+        console.print(f"[red]reading the event archive failed:[/red] {exc}")
+        raise typer.Exit(1) from None
     finally:
         await pool.close()

@@ -26,12 +26,14 @@ from services.api import funnel_flow as funnel_api
 from services.api.app import create_app
 from services.cli import app as cli_app
 from services.embedded.postgres import EmbeddedPostgres
+from services.embedded.tansu import TansuBroker
+from services.embedded.topics import delete_topics, ensure_topics, leadledger_topics
 from services.settings import Settings
 from services.simulator.journeys import SimConfig, Timeline
 from services.store.funnel_reader import PostgresFunnelReader
 from services.store.lead_reader import PostgresLeadReader
 from services.store.plan_report import Planner
-from tests.integration.conftest import unique_suffix
+from tests.integration.conftest import TEST_PARTITIONS, unique_suffix
 from tests.integration.helpers import processor, publish, scalar, wait_until
 from tests.unit.test_api import FakePublisher
 
@@ -179,26 +181,41 @@ async def process(settings: Settings, log_dir: Path, n: int) -> None:
     assert rejected == 0, "every simulated event is valid, so the raw list is the archive"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def twice(
-    fresh_topics: Settings, embedded_pg: EmbeddedPostgres, tmp_path: Path
+    tansu: TansuBroker, embedded_pg: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[list[Event], str, str]]:
-    """The history processed by one processor into the test's database, then by a second
-    processor (its own consumer group) from the same topic into a fresh database."""
-    events = history()
-    await publish(fresh_topics.kafka_bootstrap, fresh_topics.events_topic, events)
-    await process(fresh_topics, tmp_path, len(events))
-    second = f"test_{unique_suffix()}"
-    embedded_pg.create_database(second)
+    """The history processed by one processor into a fresh database, then by a second
+    processor (its own consumer group) from the same topic into another fresh database.
+    Once per module: both tests only read."""
+    suffix = unique_suffix()
+    names = [f"test_{suffix}_a", f"test_{suffix}_b"]
+    for name in names:
+        embedded_pg.create_database(name)
+    log_dir = tmp_path_factory.mktemp("funnel-flow")
+    first = Settings(
+        kafka_bootstrap=tansu.bootstrap, database_url=embedded_pg.dsn_for(names[0]),
+        events_topic=f"leadledger.events.{suffix}",
+        rejected_topic=f"leadledger.rejected.{suffix}",
+        derived_topic=f"leadledger.derived.{suffix}", partitions=TEST_PARTITIONS,
+        data_dir=log_dir / "data",
+    )  # fmt: skip
+    second = first.model_copy(update={
+        "database_url": embedded_pg.dsn_for(names[1]),
+        "processor_id": "leadledger-processor-second-run",
+    })  # fmt: skip
+    topics = leadledger_topics(first)
+    await ensure_topics(first.kafka_bootstrap, topics)
     try:
-        again = fresh_topics.model_copy(update={
-            "database_url": embedded_pg.dsn_for(second),
-            "processor_id": "leadledger-processor-second-run",
-        })  # fmt: skip
-        await process(again, tmp_path, len(events))
-        yield events, fresh_topics.database_url, again.database_url
+        events = history()
+        await publish(first.kafka_bootstrap, first.events_topic, events)
+        await process(first, log_dir, len(events))
+        await process(second, log_dir, len(events))
+        yield events, first.database_url, second.database_url
     finally:
-        embedded_pg.drop_database(second)
+        await delete_topics(first.kafka_bootstrap, list(topics))
+        for name in names:
+            embedded_pg.drop_database(name)
 
 
 async def test_funnel_figures_match_the_raw_events_via_api_and_cli_and_after_reprocessing(

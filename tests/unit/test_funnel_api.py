@@ -188,3 +188,14 @@ async def test_the_funnel_chart_is_a_png(reader: InMemoryFunnelReader, tmp_path:
     funnel_chart(report, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stat().st_size > 10_000
+
+
+def test_an_unreachable_database_is_a_message_and_exit_code_1() -> None:
+    from services.embedded.procs import free_port
+
+    dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    runner = CliRunner(env={"LEADLEDGER_DATABASE_URL": dsn})
+    for args in (["funnel"], ["plan", "--revenue", "10", "--period", "2027-Q1"]):
+        result = runner.invoke(cli_app, args)
+        assert result.exit_code == 1, result.output
+        assert "cannot reach PostgreSQL" in result.output
