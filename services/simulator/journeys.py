@@ -29,6 +29,8 @@ __all__ = ["SimConfig", "Timeline", "journey"]
 
 _MIN, _HOUR, _DAY = 60.0, 3600.0, 86400.0
 _CHANGED_BY_MARKETING = "marketing-automation"
+#: the default funnel's suppressing reason codes (events/funnel.yaml, closed_loop)
+_SUPPRESSING = frozenset({"poor_fit", "competitor", "existing_customer", "spam"})
 
 
 def _campaigns(rng: random.Random, cfg: SimConfig, n: int) -> list[Campaign]:
@@ -74,8 +76,9 @@ def journey(lead_no: int, start: datetime, rng: random.Random, cfg: SimConfig) -
     channel = touches[n_before - 1].channel
     roll = rng.random()
     initial = "mql" if roll < 0.07 else "subscriber" if roll < 0.22 else "lead"
-    # A duplicate repeats its original's email in other casing: normalization must catch it.
-    email = who.email if survivor is None else who.email.title()
+    # A duplicate repeats its original's email in other casing, and every other one with a
+    # plus tag as well: normalization must catch both.
+    email = who.email if survivor is None else _variant(who.email, lead_no)
     b.emit(
         "web-forms",
         LeadCreated(
@@ -108,6 +111,12 @@ def journey(lead_no: int, start: datetime, rng: random.Random, cfg: SimConfig) -
         at = created_at + timedelta(seconds=round(rng.uniform(0.05, 0.95) * span))
         b.emit_at(at, "web-forms", _touch(campaign, _touch_types(campaign.channel)[0]))
     return _events(b.items, b.subject, cfg.seed, lead_no)
+
+
+def _variant(email: str, lead_no: int) -> str:
+    local, _, domain = email.partition("@")
+    tag = "+crm" if lead_no % 2 else ""
+    return f"{local.title()}{tag}@{domain.upper()}"
 
 
 def _events(
@@ -197,13 +206,14 @@ def _handoff(b: Builder, rep: Rep, quality: float) -> None:
 def _maybe_return(b: Builder, attempts: int) -> None:
     """After a handoff: recycled and some lost leads go to nurture, and a few come back as MQL.
 
-    A few poor-fit disqualifications are re-handed to sales by marketing: the closed-loop
-    projection should flag exactly those.
+    A quarter of the leads disqualified for a suppressing reason (poor fit, competitor,
+    existing customer, spam) are re-handed to sales by marketing within days, so the
+    closed loop has something to flag (``handoff.suppressed``) even in a two-day demo.
     """
     rng, again = b.rng, attempts < 2
     if b.stage == "disqualified":
-        if again and b.last_reason == "poor_fit" and rng.random() < 0.1:
-            b.recycle(5 * _DAY, 20 * _DAY, "marketing-ops", "re-engaged on a new campaign")
+        if again and b.last_reason in _SUPPRESSING and rng.random() < 0.25:
+            b.recycle(2 * _HOUR, 2 * _DAY, "marketing-ops", "re-engaged on a new campaign")
             b.move("mql", 1 * _HOUR, 2 * _DAY, "lead-scoring", "score above threshold")
         return
     if b.stage == "recycled":
