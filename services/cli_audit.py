@@ -54,6 +54,8 @@ def timeline_table(timeline: LeadTimeline) -> Table:
     notes = [f"{timeline.events} events, {timeline.rejected} rejected"]
     if not timeline.sla_available:
         notes.append("no SLA read model in this database")
+    if timeline.merged_leads:
+        notes.append(f"with merged {', '.join(timeline.merged_leads)}")
     table = Table(
         "#", "time (UTC)", "type", "source", "what", "in stage", "event id",
         title=(f"Lead {timeline.lead_id}: {timeline.current_stage or '-'} (highest "

@@ -127,6 +127,7 @@ async def check_timeline(s: Settings, history: ClosedLoopHistory) -> None:
     result = await asyncio.to_thread(runner.invoke, cli_app, ["audit", survivor])
     assert result.exit_code == 0, result.output
     assert f"(lead {dup}) merged into {survivor}" in result.output
+    assert f"with merged {dup}" in result.output
 
 
 async def check_feedback(s: Settings, history: ClosedLoopHistory) -> None:
