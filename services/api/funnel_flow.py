@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, cast
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 
 from events.funnel import parse_duration
 from projections.funnel_lead import Dimension
+from projections.plan import plan_months
 from services.api.funnel_models import FunnelReport
 from services.api.models import ErrorBody, json_response
 from services.api.periods import parse_time, period
-from services.api.plan_models import PlanReport
+from services.api.plan_models import PlanReport, PlanRequest
 from services.api.ports import context_of
 
 router = APIRouter(tags=["funnel"])
@@ -52,7 +53,7 @@ class FunnelReader(Protocol):
 class Planner(Protocol):
     """Works a revenue goal back through the observed funnel (``services.store.plan_report``)."""
 
-    async def plan(self, request: Any) -> PlanReport:
+    async def plan(self, request: PlanRequest) -> PlanReport:
         """The plan for a ``PlanRequest``; ValueError for a bad period."""
         ...
 
@@ -63,9 +64,9 @@ def install(app: FastAPI, reader: FunnelReader, planner: Planner | None = None) 
     app.state.funnel_planner = planner
 
 
-def reader_of(request: Request) -> Any:
+def reader_of(request: Request) -> FunnelReader | None:
     """The installed reader, or None."""
-    return getattr(request.app.state, "funnel_reader", None)
+    return cast("FunnelReader | None", getattr(request.app.state, "funnel_reader", None))
 
 
 def unavailable(what: str = "funnel reader") -> Response:
@@ -145,12 +146,9 @@ def _revenue(text: str) -> Decimal:
 def plan_request(
     revenue: str, period: str, as_of: datetime, window: str, reps: int | None,
     currency: str | None, min_sample: int,
-) -> Any:  # fmt: skip
+) -> PlanRequest:  # fmt: skip
     """A ``PlanRequest`` from text parameters (shared with the CLI); ValueError names the
     bad one."""
-    from projections.plan import plan_months
-    from services.store.plan_report import PlanRequest
-
     plan_months(period)
     try:
         span = parse_duration(window)
@@ -198,7 +196,7 @@ async def plan(
     ] = None,
     min_sample: Annotated[int, Query(description="warn below this many leads")] = 30,
 ) -> Response:
-    planner = getattr(request.app.state, "funnel_planner", None)
+    planner = cast("Planner | None", getattr(request.app.state, "funnel_planner", None))
     if planner is None:
         return unavailable("planner")
     try:

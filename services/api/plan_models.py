@@ -1,4 +1,4 @@
-"""Response body of ``GET /v1/plan`` (and what ``leadledger plan`` prints).
+"""The request and response body of ``GET /v1/plan`` (and what ``leadledger plan`` prints).
 
 Rates sit next to the counts they come from (the funnel report's ``converted`` and
 ``entrants`` for the same window); money is a decimal string next to its currency.
@@ -6,11 +6,26 @@ Rates sit next to the counts they come from (the funnel report's ``converted`` a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 _FROZEN = ConfigDict(frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRequest:
+    """What a caller asks: the goal, the period, and how to observe the history."""
+
+    revenue: Decimal
+    period: str
+    as_of: datetime
+    window: timedelta = timedelta(days=180)
+    reps: int | None = None
+    currency: str | None = None
+    min_sample: int = 30
 
 
 class PlanRate(BaseModel):

@@ -10,8 +10,7 @@ computes it for the same three times.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from itertools import pairwise
 from typing import Final, Protocol
@@ -19,23 +18,17 @@ from typing import Final, Protocol
 from events.funnel import Funnel
 from projections.funnel_report import FunnelFlow, WonTotal
 from projections.plan import Plan, PlanInput, PlanStep, Rate, plan_months, reverse_funnel
-from services.api.plan_models import PlanRate, PlanReport, PlanSla, PlanStepOut, PlanWindow
+from services.api.plan_models import (
+    PlanRate,
+    PlanReport,
+    PlanRequest,
+    PlanSla,
+    PlanStepOut,
+    PlanWindow,
+)
 
 #: The plan works back to this main-path stage (leads needed).
 FIRST_STAGE: Final = "lead"
-
-
-@dataclass(frozen=True, slots=True)
-class PlanRequest:
-    """What a caller asks: the goal, the period, and how to observe the history."""
-
-    revenue: Decimal
-    period: str
-    as_of: datetime
-    window: timedelta = timedelta(days=180)
-    reps: int | None = None
-    currency: str | None = None
-    min_sample: int = 30
 
 
 def plan_input(

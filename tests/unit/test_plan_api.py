@@ -22,8 +22,9 @@ from projections.funnel_report import FunnelFlow, WonTotal
 from services import plan_render
 from services.api import funnel_flow as funnel_api
 from services.api.app import create_app
+from services.api.plan_models import PlanRequest
 from services.cli import app as cli_app
-from services.store.plan_report import Planner, PlanRequest
+from services.store.plan_report import Planner
 
 from .factories import FUNNEL, at
 from .test_api import SETTINGS, FakeLeadReader, FakePublisher
