@@ -24,7 +24,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
-from events.catalog import LeadCreated
+from events.catalog import LeadCreated, LeadDisqualified
+from events.closed_loop import OnSuppressed
 from events.closed_loop_events import HandoffSuppressed, LeadDuplicateDetected
 from events.envelope import Event, dataschema_uri
 from events.errors import Rejection
@@ -41,6 +42,7 @@ from projections.closed_loop.suppression import (
     would_rehandoff,
 )
 from projections.lead import LeadState, check
+from projections.step import stage_move
 from services.processor.ports import RejectedRecord
 
 _MAX_ID = 128
@@ -116,6 +118,8 @@ class ClosedLoopEngine:
     def admit(self, state: LeadState, event: Event) -> Rejection | None:
         """A rejection if ``event`` is a re-handoff refused by the config (and would otherwise
         be accepted); the refusal is announced as ``handoff.suppressed`` too."""
+        if self.funnel.closed_loop.on_suppressed_handoff is not OnSuppressed.REJECT:
+            return None  # flag mode: nothing to refuse, and no cost per event
         if check(state, event, self.funnel) is not None:
             return None  # rejected anyway, for its own reason
         rejection = check_rehandoff(state.events, event, self.funnel)
@@ -125,10 +129,20 @@ class ClosedLoopEngine:
                 self._suppressed(state, found, "rejected")
         return rejection
 
-    def applied(self, before: LeadState, after: LeadState) -> None:
-        """Announce what the accepted event newly made true for the lead."""
-        for found in new_rehandoffs(before.events, after.events, self.funnel):
-            self._suppressed(after, found, "flagged")
+    def applied(self, before: LeadState, after: LeadState, event: Event) -> None:
+        """Announce what the accepted ``event`` newly made true for the lead."""
+        data = event.data
+        # Only these can change the answers; skipping the rest keeps a replay's cost per
+        # event constant for touches, contacts and assignments.
+        if stage_move(data, self.funnel, has_stage=True) is not None or isinstance(
+            data, LeadDisqualified
+        ):
+            for found in new_rehandoffs(before.events, after.events, self.funnel):
+                self._suppressed(after, found, "flagged")
+        if isinstance(data, LeadCreated) and data.email_key is not None:
+            self._register(before, after)
+
+    def _register(self, before: LeadState, after: LeadState) -> None:
         old = holdings(before.lead_id, before.events)
         for key, holder in holdings(after.lead_id, after.events).items():
             if key in old:

@@ -177,7 +177,7 @@ class BatchPipeline:
                     result = apply(before, item, self.funnel)
                     if isinstance(result, Applied):
                         if self.closed_loop is not None:
-                            self.closed_loop.engine.applied(before, result.state)
+                            self.closed_loop.engine.applied(before, result.state, item)
                         states[item.subject] = changed[item.subject] = result.state
                         accepted.append((record, item))
                         outcome.accepted.append(item)

@@ -207,3 +207,41 @@ def _counter_total(text: str, name: str) -> float:
         for line in text.splitlines()
         if line.startswith((f"{name}{{", f"{name} "))
     )
+
+
+async def test_in_reject_mode_a_rehandoff_is_dead_lettered_and_still_announced(
+    fresh_topics: Settings, tmp_path: Path
+) -> None:
+    import yaml
+
+    funnel = yaml.safe_load((Path(__file__).parents[2] / "events/funnel.yaml").read_text())
+    funnel["closed_loop"]["on_suppressed_handoff"] = "reject"
+    funnel_file = tmp_path / "funnel.yaml"
+    funnel_file.write_text(yaml.safe_dump(funnel))
+    s = fresh_topics.model_copy(update={"funnel_file": funnel_file})
+    history = build(10, T0)  # two leads of each scenario
+    events = [*history.events, *history.late]
+    await publish(s.kafka_bootstrap, s.events_topic, events)
+    with processor(s, tmp_path, tick_interval_seconds=0.0) as proc:
+        await wait_until(
+            lambda: scalar(
+                s.database_url,
+                "SELECT (SELECT count(*) FROM event_archive)"
+                " + (SELECT count(*) FROM rejected_event)",
+            ),
+            lambda n: n == len(events), seconds=60, what="every record", watch=proc,
+        )  # fmt: skip
+    rejected = await fetch(s.database_url, "SELECT lead_id, event_id, reason FROM rejected_event")
+    refused = {f"closedloop/suppressed/{r['lead_id']}/{r['event_id']}" for r in rejected}
+    # The late disqualifications came after their moves back: those moves were accepted and
+    # are flagged instead; the in-order re-handoffs are refused.
+    in_order = {i for i in history.suppressed_ids if "-e3" in i or "-e4" in i}
+    late_leads = {e.subject for e in history.late}
+    expected_refused = {i for i in in_order if i.split("/")[2] not in late_leads}
+    assert refused == expected_refused
+    assert {r["reason"] for r in rejected} == {"suppressed_handoff"}
+    rows = await fetch(s.database_url, "SELECT lead_id, event_id, action FROM handoff_suppression")
+    actions = {f"closedloop/suppressed/{r['lead_id']}/{r['event_id']}": r["action"] for r in rows}
+    assert actions == {
+        i: "rejected" if i in expected_refused else "flagged" for i in history.suppressed_ids
+    }
