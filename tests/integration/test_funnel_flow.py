@@ -34,7 +34,7 @@ from services.store.funnel_reader import PostgresFunnelReader
 from services.store.lead_reader import PostgresLeadReader
 from services.store.plan_report import Planner
 from tests.integration.conftest import TEST_PARTITIONS, unique_suffix
-from tests.integration.helpers import processor, publish, scalar, wait_until
+from tests.integration.helpers import fetch, processor, publish, scalar, wait_until
 from tests.unit.test_api import FakePublisher
 
 D = timedelta(days=1)
@@ -236,6 +236,16 @@ async def test_funnel_figures_match_the_raw_events_via_api_and_cli_and_after_rep
     assert want["mql"]["median_seconds"] is not None
     leads = {e.subject for e in events if e.time < END and e.time <= AS_OF}
     assert body["leads"] == len(leads)
+
+    # Knowing every event, the balance at the end is the processor's own snapshot.
+    later = BASE + 37 * D
+    final = await get(dsn, f"/v1/funnel?from={iso(START)}&to={iso(later)}&as_of={iso(later)}")
+    rows = await fetch(dsn, "SELECT current_stage, count(*) AS n FROM lead_current"
+                            " WHERE merged_into IS NULL GROUP BY current_stage")  # fmt: skip
+    snapshot = {r["current_stage"]: r["n"] for r in rows}
+    assert {r["stage"]: r["balance_end"] for r in final["period"]["stages"]} == {
+        stage: snapshot.get(stage, 0) for stage in FUNNEL.stages
+    }
 
     args = ["funnel", "--from", iso(START), "--to", iso(END), "--as-of", iso(AS_OF)]
     assert await cli(dsn, *args) == body, "the CLI prints the API's body"
