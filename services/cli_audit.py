@@ -43,6 +43,8 @@ def what(entry: TimelineEntry) -> str:
 def _style(entry: TimelineEntry) -> str | None:
     if entry.kind == "rejected":
         return "red"
+    if entry.kind == "closed_loop":
+        return "magenta"
     if entry.sla is not None:
         return _SLA_STYLE.get(entry.sla.fact)
     return None

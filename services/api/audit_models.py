@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 _FROZEN = ConfigDict(frozen=True)
 
-EntryKind = Literal["event", "rejected", "sla"]
+EntryKind = Literal["event", "rejected", "sla", "closed_loop"]
 
 
 class KafkaPosition(BaseModel):

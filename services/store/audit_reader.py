@@ -26,7 +26,8 @@ from events.errors import RejectedInput
 from events.funnel import Funnel, load_funnel
 from projections.closed_loop.merge import merged_state
 from projections.views import StageSpan
-from services.api.audit_models import KafkaPosition, LeadTimeline
+from services.api.audit_models import KafkaPosition, LeadTimeline, TimelineEntry
+from services.store.audit_closed_loop import closed_loop_entries
 from services.store.audit_timeline import Archived, CurrentRow, build_timeline
 
 
@@ -80,6 +81,7 @@ class PostgresAuditReader:
                 ids,
             )
             sla_rows = await _sla_rows(conn, ids)
+            loop = await _closed_loop(conn, ids)
         rows = [_archived(r) for r in archived]
         stages = [StageSpan(**dict(r)) for r in spans]
         head = (
@@ -113,7 +115,23 @@ class PostgresAuditReader:
             sla_rows=sla_rows,
             now=self.clock(),
             origin=origin,
+            closed_loop=loop,
         )
+
+
+async def _closed_loop(conn: asyncpg.Connection, lead_ids: list[str]) -> list[TimelineEntry]:
+    """Suppressed re-handoffs and duplicate pairs of the leads (none before migration 003)."""
+    if not await conn.fetchval("SELECT to_regclass('handoff_suppression') IS NOT NULL"):
+        return []
+    suppressions = await conn.fetch(
+        "SELECT * FROM handoff_suppression WHERE lead_id = ANY($1::text[])", lead_ids
+    )
+    duplicates = await conn.fetch(
+        "SELECT * FROM lead_duplicate WHERE original_id = ANY($1::text[])"
+        " OR duplicate_id = ANY($1::text[])",
+        lead_ids,
+    )
+    return closed_loop_entries([dict(r) for r in suppressions], [dict(r) for r in duplicates])
 
 
 async def _merged_into(conn: asyncpg.Connection, lead_id: str) -> list[str]:

@@ -48,7 +48,7 @@ from services.api.audit_models import (
 )
 from services.store.audit_sla import sla_entries
 
-_RANK: Final[dict[EntryKind, int]] = {"event": 0, "sla": 1, "rejected": 2}
+_RANK: Final[dict[EntryKind, int]] = {"event": 0, "sla": 1, "closed_loop": 2, "rejected": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +84,15 @@ def build_timeline(
     sla_rows: Sequence[Mapping[str, Any]] | None,
     now: datetime,
     origin: Mapping[str, str] | None = None,
+    closed_loop: Sequence[TimelineEntry] = (),
 ) -> LeadTimeline | None:
     """The timeline, or None when nothing at all is known about the lead.
 
     ``rejected``: ``rejected_event`` rows; ``sla_rows``: ``sla_timer`` rows, or None when the
     table does not exist in this database. ``origin``: for a survivor of merges, the lead of
     every archived event id (see ``projections.closed_loop.merge``); entries of merged leads
-    then say which lead they came from.
+    then say which lead they came from. ``closed_loop``: the lead's suppressed re-handoffs and
+    duplicate pairs (``services.store.audit_closed_loop``).
     """
     if not archived and not rejected and current is None:
         return None
@@ -99,6 +101,7 @@ def build_timeline(
     ranked += [((e.at, _RANK["event"], i), e) for i, e in enumerate(events)]
     slas = sla_entries(sla_rows or ())
     ranked += [((e.at, _RANK["sla"], i), e) for i, e in enumerate(slas)]
+    ranked += [((e.at, _RANK["closed_loop"], i), e) for i, e in enumerate(closed_loop)]
     rejections = [_rejected_entry(row) for row in rejected]
     ranked += [((e.at, _RANK["rejected"], i), e) for i, e in enumerate(rejections)]
     ranked.sort(key=lambda item: item[0])

@@ -123,6 +123,8 @@ async def check_timeline(s: Settings, history: ClosedLoopHistory) -> None:
     assert times == sorted(times), "both histories in event-time order"
     assert {e["from_lead"] for e in events} == {None, dup}
     assert body["events"] == len(own) + len(theirs)
+    facts = [(e["type"], e["event_id"]) for e in body["entries"] if e["kind"] == "closed_loop"]
+    assert facts == [("lead.duplicate_detected", f"closedloop/duplicate/{survivor}/{dup}")]
     runner = CliRunner(env={"LEADLEDGER_DATABASE_URL": s.database_url})
     result = await asyncio.to_thread(runner.invoke, cli_app, ["audit", survivor])
     assert result.exit_code == 0, result.output
