@@ -1,0 +1,110 @@
+"""The processor's batch pipeline alone, without Kafka or Faust: how fast can it decode, fold,
+run the SLA engine and commit to PostgreSQL?
+
+Feeds the seeded records (``bench/common.py: lead_events``) to ``BatchPipeline`` in batches,
+with the real ``PostgresProjectionStore`` and the default funnel and SLA policies; derived
+events and dead letters go to sinks that only count. ``--profile`` prints the top of a
+cProfile of one pass.
+
+    .venv/bin/python -m bench.pipeline_only [--events 50000] [--batch 2000] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import time
+from collections.abc import Sequence
+
+import asyncpg
+
+from bench.common import lead_events, stack, summary
+from events.envelope import Event
+from events.funnel import load_funnel
+from events.sla_config import load_sla
+from projections.sla import compile_rules
+from services.processor.pipeline import BatchPipeline, SlaWiring
+from services.processor.ports import RejectedRecord
+from services.processor.records import Record
+from services.processor.sla_engine import SlaEngine
+from services.store.migrate import migrate
+from services.store.projection_store import PostgresProjectionStore
+
+
+class CountingDerived:
+    def __init__(self) -> None:
+        self.n = 0
+
+    async def send(self, events: Sequence[Event]) -> None:
+        self.n += len(events)
+
+
+class CountingDeadLetters:
+    def __init__(self) -> None:
+        self.n = 0
+
+    async def send(self, rejected: Sequence[RejectedRecord]) -> None:
+        self.n += len(rejected)
+
+
+def records(total: int, partitions: int = 4) -> list[Record]:
+    now_ms = int(time.time() * 1000)
+    offsets = [0] * partitions
+    out = []
+    for key, value in lead_events(total):
+        p = hash(key) % partitions
+        out.append(Record("bench", p, offsets[p], key, value, now_ms))
+        offsets[p] += 1
+    return out
+
+
+async def one_pass(dsn: str, recs: list[Record], batch: int, sla: bool) -> tuple[float, int]:
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        funnel = load_funnel(None)
+        rules = compile_rules(load_sla(funnel, None), funnel)
+        store = PostgresProjectionStore(pool, "bench")
+        derived = CountingDerived()
+        pipe = BatchPipeline(
+            "bench", funnel, store, CountingDeadLetters(),
+            sla=SlaWiring(SlaEngine(rules), store, derived) if sla else None,
+        )  # fmt: skip
+        started = time.perf_counter()
+        for i in range(0, len(recs), batch):
+            await pipe.process(recs[i : i + batch])
+        return time.perf_counter() - started, derived.n
+    finally:
+        await pool.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--no-sla", action="store_true", help="without the SLA engine")
+    args = parser.parse_args()
+    recs = records(args.events)
+    with stack() as st:
+        rates = []
+        for n in range(args.passes):
+            dsn = st.fresh_database()
+            if args.profile and n == 0:
+                prof = cProfile.Profile()
+                prof.enable()
+            seconds, derived = asyncio.run(one_pass(dsn, recs, args.batch, not args.no_sla))
+            if args.profile and n == 0:
+                prof.disable()
+                pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
+            rates.append(len(recs) / seconds)
+            print(f"pass {n + 1}: {len(recs) / seconds:,.0f} events/s ({derived} derived)")
+        print(summary("pipeline only (Postgres, SLA)", rates))
+
+
+if __name__ == "__main__":
+    main()
