@@ -94,8 +94,9 @@ def run_quix(st: Stack, topic: str, n: int, work: Path) -> Rate:
 
 def run_leadledger(sla: bool) -> Callable[[Stack, str, int, Path], Rate]:
     def run(st: Stack, topic: str, n: int, work: Path) -> Rate:
-        extra: dict[str, object] = {} if sla else {"sla_file": str(NO_SLA)}
-        return asyncio.run(measure(st.bootstrap, st.fresh_database(), topic, n, work, **extra))
+        extra = {} if sla else {"sla_file": str(NO_SLA)}
+        dsn = st.fresh_database()
+        return asyncio.run(measure(st.bootstrap, dsn, topic, n, work, overrides=extra))
 
     return run
 

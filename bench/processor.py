@@ -126,9 +126,11 @@ async def measure(
     expected: int,
     workdir: Path,
     workers: int = 1,
-    **overrides: Any,
+    overrides: dict[str, Any] | None = None,
 ) -> Rate:
-    """Run ``workers`` processors (one consumer group) over ``topic`` into ``dsn``."""
+    """Run ``workers`` processors (one consumer group) over ``topic`` into ``dsn``, with
+    ``overrides`` of their settings (``{"sla_file": ...}``)."""
+    overrides = dict(overrides or {})
     topics = await prepare_topics(bootstrap, topic)
     # A consumer group (and checkpoint name) of its own: Kafka offsets committed by an
     # earlier pass on the same topic would otherwise make this one start at the end.
