@@ -55,8 +55,8 @@ class Settings(BaseSettings):
     #: A tick claims stream time = wall clock minus this: how late upstream events may be
     #: before a quiet partition's timers are judged without them.
     tick_delay_seconds: float = Field(default=60.0, ge=0)
-    batch_max_events: int = 2000
-    batch_within_seconds: float = 0.2
+    #: Most records the processor fetches, and so applies in one PostgreSQL transaction.
+    batch_max_events: int = Field(default=5000, ge=1)
     #: Tansu holds consumer-group joins for half the session timeout: keep it short locally.
     broker_session_timeout_seconds: float = 10.0
     broker_rebalance_timeout_seconds: float = 20.0

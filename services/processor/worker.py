@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,9 +27,9 @@ from services.processor.closed_loop import ClosedLoopEngine
 from services.processor.closed_loop_observe import observe_closed_loop
 from services.processor.dead_letters import KafkaDeadLetters
 from services.processor.derived import KafkaDerived
+from services.processor.faust_batches import BatchingApp
 from services.processor.observe import EventTimeClock, observe
 from services.processor.pipeline import BatchPipeline, ClosedLoopWiring, Limits, SlaWiring
-from services.processor.records import Record
 from services.processor.sla_engine import SlaEngine
 from services.processor.sla_observe import observe_sla
 from services.settings import Settings
@@ -38,26 +37,6 @@ from services.store.migrate import migrate
 from services.store.projection_store import PostgresProjectionStore
 
 log = logging.getLogger(__name__)
-
-
-def _record(event: Any) -> Record:
-    msg = event.message
-    return Record(
-        topic=msg.topic,
-        partition=msg.partition,
-        offset=msg.offset,
-        key=msg.key,
-        value=msg.value if msg.value is not None else b"",
-        timestamp_ms=round(msg.timestamp * 1000),  # Faust gives seconds as a float
-        headers=_headers(msg.headers),
-    )
-
-
-def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
-    # Faust passes the transport's headers through: a sequence of pairs from aiokafka, but
-    # its type also allows a mapping.
-    pairs = raw.items() if isinstance(raw, Mapping) else (raw or ())
-    return tuple((str(k), bytes(v) if v is not None else b"") for k, v in pairs)
 
 
 class Runtime:
@@ -90,7 +69,12 @@ class Runtime:
                     await migrate(conn)
                 s = self.settings
                 store = PostgresProjectionStore(self._pool, s.processor_id)
-                sla = SlaWiring(SlaEngine(self.sla_rules), store, KafkaDerived(self._send_derived))
+                sla: SlaWiring | None = None
+                rules = self.sla_rules
+                # With no policy and no volume target the engine would only walk every
+                # lead's history to find nothing (a tenth of the time per event).
+                if rules.policies or rules.config.volume is not None:
+                    sla = SlaWiring(SlaEngine(rules), store, KafkaDerived(self._send_derived))
                 key = s.email_hmac_key.get_secret_value().encode()
                 loop = ClosedLoopWiring(
                     ClosedLoopEngine(self.funnel, key), store, KafkaDerived(self._send_derived)
@@ -133,7 +117,7 @@ def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
     funnel = funnel or load_funnel(settings.funnel_file)
     datadir = settings.data_dir / "faust"
     datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = BatchingApp(
         settings.processor_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
@@ -143,6 +127,10 @@ def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
         broker_rebalance_timeout=settings.broker_rebalance_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_seconds / 3),
         broker_commit_interval=1.0,
+        # One fetch is one batch (one PostgreSQL transaction): bound it, and let a partition's
+        # fetch carry thousands of ~200-byte records rather than aiokafka's 1 MB default.
+        broker_max_poll_records=settings.batch_max_events,
+        consumer_max_fetch_size=4 * 1024 * 1024,
         consumer_auto_offset_reset="earliest",
         web_port=settings.processor_web_port,
         web_host=settings.processor_web_host,
@@ -160,17 +148,19 @@ def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
         partitions=settings.partitions,
     )
 
-    @app.agent(events_topic)
+    batches = app.batch_channel([events_topic])
+
+    @app.agent(batches)
     async def project(stream: Any) -> None:
-        # Thin on purpose: buffer, convert, hand over, count. All decisions live in the pipeline.
+        # Thin on purpose: hand each fetched batch over, ack it once committed, count. All
+        # decisions live in the pipeline.
         pipeline = await runtime.pipeline()
-        async for buffered in stream.take_events(
-            settings.batch_max_events, within=settings.batch_within_seconds
-        ):
+        async for batch in stream:
             started = time.perf_counter()
-            outcome = await pipeline.process([_record(e) for e in buffered])
+            outcome = await pipeline.process(batch.records)
+            app.ack_batch(batch)
             metrics.BATCH_DURATION.observe(time.perf_counter() - started)
-            metrics.BATCH_SIZE.observe(len(buffered))
+            metrics.BATCH_SIZE.observe(len(batch.records))
             observe(outcome, runtime.clock)
             observe_sla(outcome.derived, runtime.sla_rules)
             observe_closed_loop(outcome.derived, funnel)

@@ -60,7 +60,6 @@ class ProcessorHandle:
         self.web_port = free_port()
         overrides.setdefault("broker_session_timeout_seconds", 4.0)
         overrides.setdefault("broker_rebalance_timeout_seconds", 8.0)
-        overrides.setdefault("batch_within_seconds", 0.05)
         self.env = settings_env(settings, processor_web_port=self.web_port, **overrides)
         self.log_path = log_dir / f"processor-{self.web_port}.log"
         self.proc: subprocess.Popen[bytes] | None = None

@@ -1,0 +1,170 @@
+"""Whole fetches from Faust's consumer, handed to an agent as one batch, not event by event.
+
+A plain Faust agent pays for every record: the consumer's drain loop awaits ``wait_first``
+(two tasks) per message, the conductor routes it, a stream event is built, buffered and
+acked. For ~200-byte lead events that machinery costs far more than the fold (bench/README.md
+has the profile). So for the topics registered here the drain loop takes what one
+``getmany`` returned and delivers it in one piece, as a ``RecordBatch`` sent to an in-memory
+Faust channel that the processor's agent iterates. Every other topic keeps Faust's usual
+path.
+
+Everything else stays Faust's: the consumer group and its rebalances (records fetched in an
+older generation are dropped, as Faust does), flow control, the consumer thread, and the
+offset commits. A batch's offsets are acked (``ack_batch``) only after the agent has
+committed it to PostgreSQL, so Faust's Kafka commit never runs ahead of the read model; the
+read model's own checkpoints decide what is applied after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types.tuples import ack_lock
+
+from services.processor.records import Record
+
+__all__ = ["BatchingApp", "RecordBatch"]
+
+BatchHandler = Callable[["RecordBatch"], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordBatch:
+    """The records of registered topics that one fetch returned, in offset order per
+    partition, with the Faust consumer generation they were fetched in."""
+
+    records: list[Record]
+    generation: int
+
+
+def _record(raw: Any) -> Record:
+    headers = raw.headers or ()
+    return Record(
+        topic=raw.topic,
+        partition=raw.partition,
+        offset=raw.offset,
+        key=raw.key,
+        value=raw.value if raw.value is not None else b"",
+        timestamp_ms=raw.timestamp,
+        headers=tuple((str(k), bytes(v) if v is not None else b"") for k, v in headers)
+        if headers
+        else (),
+    )
+
+
+class BatchingConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer whose drain loop delivers registered topics per fetch."""
+
+    batch_topics: dict[str, BatchHandler]
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - integration
+        handlers: dict[str, BatchHandler] = getattr(self.app, "batch_topics", {})
+        if not handlers:
+            await super()._drain_messages(fetcher)
+            return
+        (handler,) = set(handlers.values())  # one agent takes every batched topic
+        read_offset = self._read_offset
+        consumer_stopped = self._stopped.is_set
+        fetcher_stopped = fetcher._stopped.is_set
+        try:
+            while not (consumer_stopped() or fetcher_stopped()):
+                await asyncio.sleep(0)
+                if self.should_stop:
+                    break
+                if not self.flow_active:
+                    # A rebalance is in flight; Faust's own wait and seek happen in here.
+                    await self._wait_next_records(1.0)
+                    continue
+                records, active = await self._wait_next_records(1.0)
+                if not records or self.should_stop or not self.flow_active:
+                    continue
+                generation = self.app.consumer_generation_id
+                batch: list[Record] = []
+                for tp, raws in records.items():
+                    if active is not None and tp not in active:
+                        continue
+                    # Faust's own test: after a seek the read offset is the next offset to
+                    # read (the committed one), after delivery the last one delivered.
+                    last = read_offset[tp]
+                    fresh = [r for r in raws if last is None or r.offset >= last]
+                    if not fresh:
+                        continue
+                    if tp.topic in handlers:
+                        batch.extend(_record(r) for r in fresh)
+                    else:
+                        for r in fresh:
+                            await self.callback(self._to_message(tp, r))
+                    read_offset[tp] = fresh[-1].offset
+                if batch:
+                    await handler(RecordBatch(batch, generation))
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return
+            raise
+
+    def ack_batch(self, batch: RecordBatch) -> None:
+        """Mark every record of a committed batch as acked, so Faust commits its offsets.
+
+        The same bookkeeping as ``Consumer.ack`` for one message, done once per partition;
+        records of an older generation (partitions revoked since) are not acked.
+        """
+        if batch.generation != self.app.consumer_generation_id:
+            return
+        by_tp: dict[Any, list[int]] = {}
+        for r in batch.records:
+            by_tp.setdefault(self._new_topicpartition(r.topic, r.partition), []).append(r.offset)
+        with ack_lock:
+            for tp, offsets in by_tp.items():
+                committed = self._committed_offset[tp]
+                index = self._acked_index[tp]
+                new = [o for o in offsets if (committed is None or o >= committed)]
+                new = [o for o in new if o not in index]
+                index.update(new)
+                self._acked[tp].extend(new)
+                self._n_acked += len(new)
+
+
+class BatchingTransport(faust_aiokafka.Transport):
+    Consumer = BatchingConsumer
+
+
+class BatchingApp(faust.App):
+    """A Faust app whose consumer hands registered topics to one agent per fetch."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_topics: dict[str, BatchHandler] = {}
+
+    def _new_transport(self) -> Any:
+        return BatchingTransport(self.conf.broker_consumer, self)
+
+    def batch_channel(self, topics: Iterable[faust.TopicT], maxsize: int = 2) -> Any:
+        """An in-memory channel receiving a ``RecordBatch`` per fetch of ``topics``.
+
+        The topics are still registered with the conductor, so the consumer group
+        subscribes to them and Faust manages their partitions and commits as usual.
+        ``maxsize`` bounds the batches waiting, which bounds prefetching.
+        """
+        channel = self.channel(maxsize=maxsize)
+
+        async def deliver(batch: RecordBatch) -> None:
+            await channel.send(value=batch)
+
+        for topic in topics:
+            self.topics.add(topic)
+            for name in topic.topics:
+                self.batch_topics[name] = deliver
+        return channel
+
+    def ack_batch(self, batch: RecordBatch) -> None:
+        """Ack a committed batch's offsets for Faust's Kafka commit."""
+        cast(BatchingConsumer, self.consumer).ack_batch(batch)
