@@ -78,6 +78,10 @@ NEWEST_EVENT_TIME = Gauge(
     "leadledger_processor_newest_event_timestamp_seconds",
     "Unix time of the newest event time the processor has applied.",
 )
+ASSIGNED_PARTITIONS = Gauge(
+    "leadledger_processor_assigned_partitions",
+    "Partitions of the events topic assigned to this worker by the consumer group.",
+)
 CONSUMER_LAG = Gauge(
     "leadledger_processor_consumer_lag_records",
     "Records on the events topic not yet applied, per assigned partition of this worker.",

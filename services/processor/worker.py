@@ -195,6 +195,12 @@ def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
                         value=value, partition=tp.partition, headers=list(TICK_HEADERS)
                     )
 
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # mode's stubs want sync
+    async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        # Workers of one group split the partitions: this shows each worker's share.
+        mine = [tp for tp in app.consumer.assignment() if tp.topic == events_topic_name]
+        metrics.ASSIGNED_PARTITIONS.set(len(mine))
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's stubs want sync
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         if runtime._pipeline is not None:
