@@ -5,6 +5,7 @@ attribution core, so it is exact (Decimal) and reproducible to the cent for the 
 Reads run in one read-only, repeatable-read transaction (a single snapshot, whatever the
 processor commits meanwhile) and stream the archive with a server-side cursor in lead order,
 so memory holds one lead's events at a time plus one ``Attribution`` per covered deal.
+The touchpoints of a lead merged into another count as the survivor's.
 """
 
 from __future__ import annotations
@@ -24,10 +25,22 @@ from events.funnel import Funnel
 from services.api.attribution_models import AttributionReport, DealExplanation, Dimension
 from services.store.attribution_report import ReportBuilder, ReportSpec, explain, resolve_models
 
+#: The archive with the touchpoints of a merged lead (``lead.merged``, recorded in
+#: ``lead_current.merged_into``) counted as its survivor's: the same person's touches credit
+#: the survivor's deals (one merge step; see projections/closed_loop/merge.py).
+_OWNED = """
+WITH owned AS (
+    SELECT COALESCE(m.merged_into, a.lead_id) AS lead_id, a.event_id, a.event_time,
+           a.payload::text AS payload
+    FROM event_archive a LEFT JOIN lead_current m
+      ON m.lead_id = a.lead_id AND m.merged_into IS NOT NULL
+     AND a.event_type = 'touchpoint.recorded')
+"""
 #: Leads with a deal event the report may cover: won or lost in the period, or created
 #: before its end (possibly still open). A superset; the pure rules decide exactly.
-_REPORT_SQL = """
-SELECT lead_id, event_id, payload::text AS payload FROM event_archive
+_REPORT_SQL = f"""
+{_OWNED}
+SELECT lead_id, event_id, payload FROM owned
 WHERE event_time <= $1 AND lead_id IN (
     SELECT lead_id FROM event_archive WHERE event_time <= $1 AND (
         (event_type IN ('deal.won', 'deal.lost') AND event_time >= $2 AND event_time < $3)
@@ -35,8 +48,9 @@ WHERE event_time <= $1 AND lead_id IN (
 ORDER BY lead_id, event_time, event_id
 """
 #: Every lead that mentions the deal, with its history up to ``as_of``.
-_EXPLAIN_SQL = """
-SELECT lead_id, event_id, payload::text AS payload FROM event_archive
+_EXPLAIN_SQL = f"""
+{_OWNED}
+SELECT lead_id, event_id, payload FROM owned
 WHERE event_time <= $2 AND lead_id IN (
     SELECT lead_id FROM event_archive
     WHERE event_type IN ('deal.created', 'deal.won', 'deal.lost')

@@ -20,8 +20,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from events.catalog import (
+    DealCreated,
+    DealWon,
     EventData,
     LeadCreated,
     LeadDisqualified,
@@ -128,6 +131,12 @@ def build(n_leads: int, t0: datetime, seed: int = 7) -> ClosedLoopHistory:
         _ev(dup, 1, t0 + 100 * M, TouchpointRecorded(
             campaign_id="cmp-search-brand", channel="paid_search", touch_type="ad_click")),
         _ev(dup, 2, t0 + 200 * M, LeadMerged(survivor_id=survivor, merged_by="ops-dedupe")),
+        _ev(survivor, 2, t0 + 5 * M, TouchpointRecorded(
+            campaign_id="cmp-webinar-pipeline", channel="webinar", touch_type="form_fill")),
+        _ev(survivor, 3, t0 + 300 * M, DealCreated(
+            deal_id="D-merged", amount=Decimal("1000.00"), currency="EUR")),
+        _ev(survivor, 4, t0 + 400 * M, DealWon(
+            deal_id="D-merged", amount=Decimal("1000.00"), currency="EUR")),
     ]  # fmt: skip
     h.merged = (dup, survivor)
     for k, address in enumerate(NEAR_MISSES):

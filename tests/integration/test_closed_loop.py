@@ -20,6 +20,7 @@ from events.funnel import load_funnel
 from services.api.app import create_app
 from services.cli import app as cli_app
 from services.settings import Settings
+from services.store.attribution_reader import PostgresAttributionReader
 from services.store.audit_reader import PostgresAuditReader
 from services.store.feedback_reader import PostgresFeedbackReader
 from services.store.lead_reader import PostgresLeadReader
@@ -85,6 +86,7 @@ async def test_the_closed_loop_finds_exactly_the_constructed_cases(
     )
     await check_timeline(s, history)
     await check_feedback(s, history)
+    await check_attribution(s, history)
     await check_no_raw_email(s.database_url, history.addresses)
 
 
@@ -130,6 +132,30 @@ async def check_timeline(s: Settings, history: ClosedLoopHistory) -> None:
     assert result.exit_code == 0, result.output
     assert f"(lead {dup}) merged into {survivor}" in result.output
     assert f"with merged {dup}" in result.output
+
+
+async def check_attribution(s: Settings, history: ClosedLoopHistory) -> None:
+    """The merged duplicate's touch credits the survivor's deal."""
+    assert history.merged is not None
+    dup, survivor = history.merged
+    pool = await asyncpg.create_pool(s.database_url, min_size=1, max_size=2)
+    try:
+        app = create_app(
+            s, FakePublisher(), PostgresLeadReader(pool), load_funnel(),
+            attribution_reader=PostgresAttributionReader(pool, load_funnel()),
+        )  # fmt: skip
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api"
+        ) as client:
+            found = await client.get("/v1/attribution/deals/D-merged", params={"model": "linear"})
+    finally:
+        await pool.close()
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["lead_id"] == survivor
+    credits = body["explanations"][0]["credits"]
+    assert {c["touch_id"] for c in credits} == {f"{survivor}-e2", f"{dup}-e1"}
+    assert {c["share"] for c in credits} == {"0.500000000000"}
 
 
 async def check_feedback(s: Settings, history: ClosedLoopHistory) -> None:
