@@ -45,11 +45,17 @@ def _nul_path(value: Any, path: str = "") -> str | None:
     return None
 
 
-def decode_obj(obj: Any, registry: Registry = DEFAULT_REGISTRY) -> Event:
-    """Validate an already-parsed JSON value as an event (the HTTP API parses batches once)."""
+def decode_obj(
+    obj: Any, registry: Registry = DEFAULT_REGISTRY, *, may_hold_nul: bool = True
+) -> Event:
+    """Validate an already-parsed JSON value as an event (the HTTP API parses batches once).
+
+    ``may_hold_nul=False`` skips the walk for NUL characters: only for values parsed from
+    bytes known not to contain the escape ``\\u0000`` (the one way JSON can carry a NUL).
+    """
     if not isinstance(obj, dict):
         raise _reject(RejectReason.INVALID_ENVELOPE, "an event must be a JSON object")
-    nul = _nul_path(obj)
+    nul = _nul_path(obj) if may_hold_nul else None
     if nul is not None:
         raise _reject(
             RejectReason.SCHEMA_VIOLATION,
@@ -95,13 +101,25 @@ def decode_obj(obj: Any, registry: Registry = DEFAULT_REGISTRY) -> Event:
             _field_errors(exc, "data."),
         ) from None
     # Fields are already validated; construct skips a second, slower validation pass.
-    fields = header.model_dump()
+    fields = dict(header.__dict__)
     fields.update(
         schemaversion=model.VERSION,
         dataschema=dataschema_uri(model.TYPE, model.VERSION),
         data=data,
     )
-    return Event.model_construct(**fields)
+    return _construct(fields)
+
+
+def _construct(fields: dict[str, Any]) -> Event:
+    # What ``Event.model_construct(**fields)`` does when every field is given (header and
+    # data, in field order), without its per-field default lookups: a hot path of the
+    # processor, once per record.
+    event = Event.__new__(Event)
+    object.__setattr__(event, "__dict__", fields)
+    object.__setattr__(event, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(event, "__pydantic_extra__", None)
+    object.__setattr__(event, "__pydantic_private__", None)
+    return event
 
 
 class _NotAnObject(TypeError):
@@ -126,7 +144,8 @@ def decode(
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise _reject(RejectReason.MALFORMED_JSON, f"not valid JSON: {exc}") from None
-    return decode_obj(obj, registry)
+    # A NUL can only arrive escaped; without the escape there is nothing to look for.
+    return decode_obj(obj, registry, may_hold_nul=b"\\u0000" in raw)
 
 
 def to_obj(event: Event) -> dict[str, Any]:

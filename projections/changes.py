@@ -95,7 +95,8 @@ def diff(old: LeadView, new: LeadView) -> Changes:
     exits = tuple(
         StageExit(span.stage, span.seconds, after.entered_via)
         for span, after in zip(new.stages, new.stages[1:], strict=False)
-        if span.seconds is not None and span.entered_via not in known_exits
+        # The set test first: ``seconds`` is computed, and most stays were seen before.
+        if span.entered_via not in known_exits and span.seconds is not None
     )
     completed = tuple(
         h for h in new.handoffs if h.action in SALES_ACTIONS and h.start_event_id not in known_done
