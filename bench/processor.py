@@ -14,12 +14,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 
 from bench.common import Rate, create_topic
 from services.embedded.procs import free_port, spawn_logged, stop_process
@@ -43,10 +45,31 @@ async def prepare_topics(bootstrap: str, events_topic: str, partitions: int = 4)
     return {"events_topic": events_topic, "rejected_topic": rejected, "derived_topic": derived}
 
 
+@dataclass
+class Worker:
+    """A running ``leadledger processor`` child and its web port."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    async def metric(self, name: str) -> float:
+        """Sum of a metric's samples on the worker's /metrics (0 while it is not up)."""
+        try:
+            async with httpx.AsyncClient() as client:
+                text = (await client.get(f"http://127.0.0.1:{self.port}/metrics")).text
+        except httpx.HTTPError:
+            return 0.0
+        return sum(
+            float(line.split()[-1])
+            for line in text.splitlines()
+            if line.startswith(name) and not line.startswith("#")
+        )
+
+
 @contextmanager
 def worker(
     bootstrap: str, dsn: str, topics: dict[str, str], workdir: Path, **overrides: Any
-) -> Iterator[subprocess.Popen[bytes]]:
+) -> Iterator[Worker]:
     """One ``leadledger processor`` child with its own web port; stopped by PID afterwards."""
     port = free_port()
     values = {
@@ -65,9 +88,21 @@ def worker(
         env=env,
     )
     try:
-        yield proc
+        yield Worker(proc, port)
     finally:
         stop_process(proc, timeout=20)
+
+
+async def wait_assigned(workers: Sequence[Worker], partitions: int, seconds: float = 120) -> None:
+    """Until the group has settled: the workers' assigned partitions add up, each has some."""
+    deadline = time.monotonic() + seconds
+    while True:
+        shares = [await w.metric("leadledger_processor_assigned_partitions") for w in workers]
+        if sum(shares) == partitions and all(shares):
+            return
+        if any(w.proc.poll() is not None for w in workers) or time.monotonic() > deadline:
+            raise RuntimeError(f"the workers did not settle: shares {shares}")
+        await asyncio.sleep(0.2)
 
 
 async def committed(conn: asyncpg.Connection, topic: str) -> int:
@@ -127,20 +162,28 @@ async def measure(
     workdir: Path,
     workers: int = 1,
     overrides: dict[str, Any] | None = None,
+    publish: Callable[[], Coroutine[Any, Any, object]] | None = None,
+    partitions: int = 4,
 ) -> Rate:
     """Run ``workers`` processors (one consumer group) over ``topic`` into ``dsn``, with
-    ``overrides`` of their settings (``{"sla_file": ...}``)."""
+    ``overrides`` of their settings (``{"sla_file": ...}``). With ``publish``, the workers
+    first join on the (empty) topic and ``publish()`` then sends the ``expected`` records.
+    """
     overrides = dict(overrides or {})
     topics = await prepare_topics(bootstrap, topic)
     # A consumer group (and checkpoint name) of its own: Kafka offsets committed by an
     # earlier pass on the same topic would otherwise make this one start at the end.
     overrides.setdefault("processor_id", f"bench-{uuid.uuid4().hex[:8]}")
-    procs: list[subprocess.Popen[bytes]] = []
-    managers = [worker(bootstrap, dsn, topics, workdir, **overrides) for _ in range(workers)]
-    try:
-        for m in managers:
-            procs.append(m.__enter__())
-        return await wait_committed(dsn, topic, expected, procs)
-    finally:
-        for m in reversed(managers[: len(procs)]):
-            m.__exit__(None, None, None)
+    with ExitStack() as stack:
+        running = [
+            stack.enter_context(worker(bootstrap, dsn, topics, workdir, **overrides))
+            for _ in range(workers)
+        ]
+        if publish is not None:
+            # Live: the group settles on an empty topic first, then the records arrive.
+            await wait_assigned(running, partitions)
+            task = asyncio.create_task(publish())
+            rate = await wait_committed(dsn, topic, expected, [w.proc for w in running])
+            await task
+            return rate
+        return await wait_committed(dsn, topic, expected, [w.proc for w in running])
