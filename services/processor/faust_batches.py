@@ -57,10 +57,25 @@ def _record(raw: Any) -> Record:
     )
 
 
+#: How long a fetch may wait for data on the broker. Faust fixes 1.5 s; Tansu holds an
+#: empty-ish fetch that long, which put 1.3 s of p50 latency on every live event.
+FETCH_MAX_WAIT_MS = 50
+
+
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_consumer(self, loop: Any) -> Any:
+        consumer = super()._create_consumer(loop)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when start() builds its fetcher
+        return consumer
+
+
 class BatchingConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer whose drain loop delivers registered topics per fetch."""
 
     batch_topics: dict[str, BatchHandler]
+
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - integration
         handlers: dict[str, BatchHandler] = getattr(self.app, "batch_topics", {})
