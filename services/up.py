@@ -64,6 +64,9 @@ def run_stack(settings: Settings, *, demo: bool, rate: float, speedup: float) ->
     log_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     signal.signal(signal.SIGTERM, _raise_stop)
+    # Ctrl-C explicitly too: started as a background job of a non-interactive shell (CI, a
+    # script), Python inherits an ignored SIGINT and would otherwise never stop on it.
+    signal.signal(signal.SIGINT, _raise_stop)
     with ExitStack() as stack:
         try:
             if settings.embedded:
