@@ -15,6 +15,7 @@ from services.cli_audit import audit
 from services.cli_feedback import feedback
 from services.cli_funnel import funnel
 from services.cli_plan import plan
+from services.cli_replay import archive_app, diff_cmd, replay_cmd
 from services.settings import Settings
 from services.sla_cli import sla_app
 
@@ -147,6 +148,9 @@ app.command()(audit)
 funnel_app.callback(invoke_without_command=True)(funnel)
 app.command()(feedback)
 app.command()(plan)
+app.command("replay")(replay_cmd)
+app.command("diff")(diff_cmd)
+app.add_typer(archive_app, name="archive")
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
@@ -17,22 +17,23 @@ from projections.sla_emit import TimerRow
 from services.processor.ports import (
     BatchWrite,
     CheckpointMoved,
+    RejectedRecord,
     StoreUnavailable,
     UnstorableBatch,
 )
-from services.processor.records import Checkpoint
+from services.processor.records import Checkpoint, Record
 from services.store import closed_loop_rows, sla_rows
 
-_LEAD_COLUMNS = (
+LEAD_COLUMNS = (
     "lead_id", "current_stage", "current_team", "highest_stage", "owner_id", "owner_team",
     "created_at", "entered_current_at", "first_event_at", "last_event_at", "event_count",
     "merged_into", "handoff_started_at", "handoff_action", "handoff_latency_seconds",
 )  # fmt: skip
 _UPSERT_LEAD = (
-    f"INSERT INTO lead_current ({', '.join(_LEAD_COLUMNS)}) VALUES "
-    f"({', '.join(f'${i}' for i in range(1, len(_LEAD_COLUMNS) + 1))}) "
+    f"INSERT INTO lead_current ({', '.join(LEAD_COLUMNS)}) VALUES "
+    f"({', '.join(f'${i}' for i in range(1, len(LEAD_COLUMNS) + 1))}) "
     "ON CONFLICT (lead_id) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _LEAD_COLUMNS[1:])
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in LEAD_COLUMNS[1:])
     + ", updated_at = now()"
 )
 
@@ -55,6 +56,37 @@ def _retryable(
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     return wrapper
+
+
+#: event_archive columns the processor (and a replay) write; see 001 and 005.
+ARCHIVE_COLUMNS = (
+    "event_id", "lead_id", "event_type", "source", "event_time", "schemaversion", "payload",
+    "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp_ms", "kafka_header_keys",
+    "kafka_header_values",
+)  # fmt: skip
+REJECTED_COLUMNS = (
+    "kafka_topic", "kafka_partition", "kafka_offset", "lead_id", "event_id", "reason", "detail",
+    "raw", "kafka_key", "kafka_timestamp_ms", "kafka_header_keys", "kafka_header_values",
+)  # fmt: skip
+
+
+def archive_row(r: Record, e: Event) -> tuple[Any, ...]:
+    """An accepted event as an ``event_archive`` row, with what restore needs to republish it."""
+    return (
+        e.id, e.subject, e.type, e.source, e.time, e.schemaversion,
+        orjson.dumps(to_obj(e)).decode(), r.topic, r.partition, r.offset, r.timestamp_ms,
+        [k for k, _ in r.headers], [v for _, v in r.headers],
+    )  # fmt: skip
+
+
+def rejected_row(x: RejectedRecord) -> tuple[Any, ...]:
+    """A rejected record as a ``rejected_event`` row: reason, raw bytes, key and headers."""
+    r = x.record
+    return (
+        r.topic, r.partition, r.offset, x.lead_id, x.event_id, x.rejection.reason.value,
+        x.rejection.detail, r.value, r.key, r.timestamp_ms, [k for k, _ in r.headers],
+        [v for _, v in r.headers],
+    )  # fmt: skip
 
 
 def lead_row(state: LeadState) -> tuple[Any, ...]:
@@ -135,35 +167,9 @@ class PostgresProjectionStore:
             await self._fence(conn, batch.topic, expected)
             if batch.accepted:
                 await conn.copy_records_to_table(
-                    "event_archive",
-                    columns=(
-                        "event_id",
-                        "lead_id",
-                        "event_type",
-                        "source",
-                        "event_time",
-                        "schemaversion",
-                        "payload",
-                        "kafka_topic",
-                        "kafka_partition",
-                        "kafka_offset",
-                    ),
-                    records=[
-                        (
-                            e.id,
-                            e.subject,
-                            e.type,
-                            e.source,
-                            e.time,
-                            e.schemaversion,
-                            orjson.dumps(to_obj(e)).decode(),
-                            r.topic,
-                            r.partition,
-                            r.offset,
-                        )
-                        for r, e in batch.accepted
-                    ],
-                )
+                    "event_archive", columns=ARCHIVE_COLUMNS,
+                    records=[archive_row(r, e) for r, e in batch.accepted],
+                )  # fmt: skip
             if batch.leads:
                 await self._write_leads(conn, batch.leads)
             if batch.sla is not None:
@@ -172,22 +178,10 @@ class PostgresProjectionStore:
                 await closed_loop_rows.write_closed_loop(conn, batch.closed_loop)
             if batch.rejected:
                 await conn.executemany(
-                    "INSERT INTO rejected_event (kafka_topic, kafka_partition, kafka_offset,"
-                    " lead_id, event_id, reason, detail, raw) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+                    f"INSERT INTO rejected_event ({', '.join(REJECTED_COLUMNS)}) VALUES"
+                    f" ({', '.join(f'${i}' for i in range(1, len(REJECTED_COLUMNS) + 1))})"
                     " ON CONFLICT DO NOTHING",
-                    [
-                        (
-                            x.record.topic,
-                            x.record.partition,
-                            x.record.offset,
-                            x.lead_id,
-                            x.event_id,
-                            x.rejection.reason.value,
-                            x.rejection.detail,
-                            x.record.value,
-                        )
-                        for x in batch.rejected
-                    ],
+                    [rejected_row(x) for x in batch.rejected],
                 )
             await conn.executemany(
                 "INSERT INTO projection_checkpoint"
@@ -226,66 +220,38 @@ class PostgresProjectionStore:
         await conn.execute("DELETE FROM lead_stage_history WHERE lead_id = ANY($1::text[])", ids)
         await conn.execute("DELETE FROM lead_handoff WHERE lead_id = ANY($1::text[])", ids)
         await conn.copy_records_to_table(
-            "lead_stage_history",
-            columns=(
-                "lead_id",
-                "seq",
-                "stage",
-                "team",
-                "entered_at",
-                "exited_at",
-                "seconds",
-                "from_stage",
-                "reason",
-                "entered_via",
-            ),
-            records=[
-                (
-                    s.lead_id,
-                    i,
-                    sp.stage,
-                    sp.team,
-                    sp.entered_at,
-                    sp.exited_at,
-                    sp.seconds,
-                    sp.from_stage,
-                    sp.reason,
-                    sp.entered_via,
-                )
-                for s in leads
-                for i, sp in enumerate(s.view.stages)
-            ],
+            "lead_stage_history", columns=STAGE_COLUMNS, records=stage_rows(leads)
         )
         await conn.copy_records_to_table(
-            "lead_handoff",
-            columns=(
-                "lead_id",
-                "seq",
-                "started_at",
-                "start_event_id",
-                "assigned_at",
-                "action",
-                "action_at",
-                "action_event_id",
-                "latency_seconds",
-                "system_delay_seconds",
-                "human_delay_seconds",
-            ),
-            records=[
-                (
-                    s.lead_id,
-                    i,
-                    h.started_at,
-                    h.start_event_id,
-                    h.assigned_at,
-                    h.action,
-                    h.action_at,
-                    h.action_event_id,
-                    h.latency_seconds,
-                    h.system_delay_seconds,
-                    h.human_delay_seconds,
-                )
-                for s in leads
-                for i, h in enumerate(s.view.handoffs)
-            ],
+            "lead_handoff", columns=HANDOFF_COLUMNS, records=handoff_rows(leads)
         )
+
+
+STAGE_COLUMNS = (
+    "lead_id", "seq", "stage", "team", "entered_at", "exited_at", "seconds", "from_stage",
+    "reason", "entered_via",
+)  # fmt: skip
+HANDOFF_COLUMNS = (
+    "lead_id", "seq", "started_at", "start_event_id", "assigned_at", "action", "action_at",
+    "action_event_id", "latency_seconds", "system_delay_seconds", "human_delay_seconds",
+)  # fmt: skip
+
+
+def stage_rows(leads: Iterable[LeadState]) -> list[tuple[Any, ...]]:
+    """``lead_stage_history`` rows: one per stay, numbered from 0 per lead."""
+    return [
+        (s.lead_id, i, sp.stage, sp.team, sp.entered_at, sp.exited_at, sp.seconds,
+         sp.from_stage, sp.reason, sp.entered_via)
+        for s in leads
+        for i, sp in enumerate(s.view.stages)
+    ]  # fmt: skip
+
+
+def handoff_rows(leads: Iterable[LeadState]) -> list[tuple[Any, ...]]:
+    """``lead_handoff`` rows: one per marketing -> sales handoff, numbered from 0 per lead."""
+    return [
+        (s.lead_id, i, h.started_at, h.start_event_id, h.assigned_at, h.action, h.action_at,
+         h.action_event_id, h.latency_seconds, h.system_delay_seconds, h.human_delay_seconds)
+        for s in leads
+        for i, h in enumerate(s.view.handoffs)
+    ]  # fmt: skip

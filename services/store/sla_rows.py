@@ -13,18 +13,18 @@ from projections.sla_emit import TimerRow
 from projections.sla_volume import VolumeFact
 from services.processor.sla_engine import SlaWrite
 
-_COLUMNS = (
+COLUMNS = (
     "lead_id", "policy", "cycle_id", "kafka_partition", "started_at", "warn_at", "deadline",
     "escalate_at", "stopped_at", "outcome", "stop_reason", "stop_event_id", "owner_id", "team",
     "assigned_at", "limit_seconds", "elapsed_seconds", "status", "emitted", "next_fire_at",
 )  # fmt: skip
 _UPSERT = (
-    f"INSERT INTO sla_timer ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} FROM sla_timer_in"
+    f"INSERT INTO sla_timer ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM sla_timer_in"
     " ON CONFLICT (lead_id, policy, cycle_id) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[3:])
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[3:])
     + ", updated_at = now()"
 )
-_FACT_COLUMNS = ("lead_id", "event_id", "kind", "at", "month", "team", "rep_id")
+FACT_COLUMNS = ("lead_id", "event_id", "kind", "at", "month", "team", "rep_id")
 
 
 def row_values(
@@ -88,7 +88,7 @@ async def write_sla(conn: asyncpg.Connection, sla: SlaWrite) -> None:
         )
         await conn.copy_records_to_table(
             "sla_timer_in",
-            columns=_COLUMNS,
+            columns=COLUMNS,
             records=[row_values(row, *sla.figures[row.timer.key]) for row in sla.rows],
         )
         await conn.execute(_UPSERT)
@@ -98,10 +98,11 @@ async def write_sla(conn: asyncpg.Connection, sla: SlaWrite) -> None:
         )
         await conn.copy_records_to_table(
             "sla_volume_fact",
-            columns=_FACT_COLUMNS,
-            records=[_fact_values(f) for facts in sla.facts.values() for f in facts],
+            columns=FACT_COLUMNS,
+            records=[fact_values(f) for facts in sla.facts.values() for f in facts],
         )
 
 
-def _fact_values(f: VolumeFact) -> tuple[Any, ...]:
+def fact_values(f: VolumeFact) -> tuple[Any, ...]:
+    """A volume fact as an ``sla_volume_fact`` row."""
     return (f.lead_id, f.event_id, f.kind, f.at, f.month, f.team, f.rep_id)

@@ -1,0 +1,107 @@
+"""The read models a replay rebuilds, registered explicitly in one table.
+
+Each entry says which table it is, which columns the replay COPYs, how to get those rows
+from the replay's final state, and how ``--verify`` and ``leadledger diff`` identify a row.
+A projection added later (a new read model with its migration) is one more line in
+``PROJECTIONS``, plus what fills it in ``ReplayState``.
+
+Digests and comparisons read every column of the table except ``DIGEST_IGNORED``: bookkeeping
+times (when a row was written says nothing about the history) and positions in the Kafka log
+(the same history republished with another partition count must give the same digest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from services.replay.memory import ReplayState
+from services.store import sla_rows
+from services.store.projection_store import (
+    HANDOFF_COLUMNS,
+    LEAD_COLUMNS,
+    REJECTED_COLUMNS,
+    STAGE_COLUMNS,
+    handoff_rows,
+    lead_row,
+    rejected_row,
+    stage_rows,
+)
+
+Rows = Callable[[ReplayState], Iterable[tuple[Any, ...]]]
+
+#: Left out of digests and row comparisons (see the module doc).
+DIGEST_IGNORED = frozenset({
+    "updated_at", "archived_at", "rejected_at", "kafka_topic", "kafka_partition",
+    "kafka_offset", "kafka_timestamp_ms", "kafka_key", "kafka_header_keys",
+    "kafka_header_values",
+})  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """One read model: its table, the columns a replay writes, and its row identity."""
+
+    table: str
+    columns: tuple[str, ...]
+    rows: Rows
+    #: what names a row in a diff ("lead L-1 changed"); need not be unique
+    key: tuple[str, ...]
+
+
+def _leads(state: ReplayState) -> Iterable[tuple[Any, ...]]:
+    return (lead_row(s) for s in state.leads.values())
+
+
+def _stages(state: ReplayState) -> Iterable[tuple[Any, ...]]:
+    return stage_rows(state.leads.values())
+
+
+def _handoffs(state: ReplayState) -> Iterable[tuple[Any, ...]]:
+    return handoff_rows(state.leads.values())
+
+
+def _timers(state: ReplayState) -> Iterable[tuple[Any, ...]]:
+    return (sla_rows.row_values(r, *state.figures[k]) for k, r in state.timers.items())
+
+
+def _facts(state: ReplayState) -> Iterable[tuple[Any, ...]]:
+    return (sla_rows.fact_values(f) for facts in state.facts.values() for f in facts)
+
+
+def _rejected(state: ReplayState) -> Iterable[tuple[Any, ...]]:
+    return (rejected_row(x) for x in state.rejected)
+
+
+def _credits(state: ReplayState) -> Iterable[tuple[Any, ...]]:
+    return state.credits
+
+
+CREDIT_COLUMNS = (
+    "model", "model_version", "deal_id", "lead_id", "touch_event_id", "campaign_id", "channel",
+    "positions", "status", "currency", "share", "amount",
+)  # fmt: skip
+
+PROJECTIONS: tuple[Projection, ...] = (
+    Projection("lead_current", LEAD_COLUMNS, _leads, ("lead_id",)),
+    Projection("lead_stage_history", STAGE_COLUMNS, _stages, ("lead_id", "seq")),
+    Projection("lead_handoff", HANDOFF_COLUMNS, _handoffs, ("lead_id", "seq")),
+    Projection("sla_timer", sla_rows.COLUMNS, _timers, ("lead_id", "policy", "cycle_id")),
+    Projection("sla_volume_fact", sla_rows.FACT_COLUMNS, _facts, ("lead_id", "event_id", "kind")),
+    Projection("rejected_event", REJECTED_COLUMNS, _rejected, ("lead_id", "event_id", "reason")),
+    Projection("attribution_credit", CREDIT_COLUMNS, _credits,
+               ("model", "deal_id", "touch_event_id")),
+)  # fmt: skip
+
+#: Projections the live processor maintains, which ``--verify`` compares. Credit is
+#: recomputed by the live reports instead of stored (see 005_replay.sql).
+VERIFIED: tuple[Projection, ...] = tuple(p for p in PROJECTIONS if p.table != "attribution_credit")
+
+
+def by_table(name: str) -> Projection:
+    """The registered projection of ``name``; KeyError lists the known ones."""
+    for p in PROJECTIONS:
+        if p.table == name:
+            return p
+    raise KeyError(f"no projection {name!r}; known: {', '.join(p.table for p in PROJECTIONS)}")

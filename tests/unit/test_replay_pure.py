@@ -1,0 +1,107 @@
+"""The pure parts of replay: digests, row comparison, the as-of cut, schema names."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from events.codec import encode
+from events.tick import TICK_HEADERS, encode_tick
+from services.processor.records import Record
+from services.replay.cut import AsOfCut, record_time
+from services.replay.digest import changed_columns, compare, overall_digest, table_digest
+from services.replay.schema import BadSchemaName, check_name, default_name
+from tests.unit.factories import created
+
+T0 = datetime(2026, 10, 1, 12, tzinfo=UTC)
+
+
+def rec(
+    partition: int, offset: int, value: bytes, headers: tuple[tuple[str, bytes], ...] = ()
+) -> Record:
+    return Record("t", partition, offset, b"L-1", value, 0, headers)
+
+
+def event_at(minutes: int, partition: int = 0, offset: int = 0) -> Record:
+    return rec(partition, offset, encode(created("L-1", T0 + timedelta(minutes=minutes))))
+
+
+def test_a_table_digest_does_not_depend_on_row_order() -> None:
+    rows = [("a", "1"), ("b", None), ("c", "3")]
+    assert table_digest("t", rows) == table_digest("t", list(reversed(rows)))
+
+
+def test_a_table_digest_changes_with_any_value_and_tells_null_from_the_text_null() -> None:
+    base = table_digest("t", [("a", None)])
+    assert table_digest("t", [("a", "NULL")]).digest != base.digest
+    assert table_digest("t", [("a", "")]).digest != base.digest
+
+
+def test_the_overall_digest_covers_names_and_counts_in_any_table_order() -> None:
+    a, b = table_digest("a", [("1",)]), table_digest("b", [])
+    assert overall_digest([a, b]) == overall_digest([b, a])
+    assert overall_digest([a, b]) != overall_digest([a, table_digest("c", [])])
+
+
+def test_compare_reports_changed_added_and_removed_rows_by_key() -> None:
+    cols = ("lead_id", "stage", "owner")
+    live = [("L-1", "mql", "ann"), ("L-2", "sql", None), ("L-3", "lead", None)]
+    rebuilt = [("L-1", "mql", "bob"), ("L-3", "lead", None), ("L-4", "mql", None)]
+    diff = compare("lead_current", cols, ("lead_id",), live, rebuilt)
+    assert (diff.changed, diff.removed, diff.added) == (1, 1, 1)
+    kinds = {c.key: c.kind for c in diff.changes}
+    assert kinds == {("L-1",): "changed", ("L-2",): "removed", ("L-4",): "added"}
+    change = next(c for c in diff.changes if c.kind == "changed")
+    assert changed_columns(cols, change.before[0], change.after[0]) == ["owner"]
+
+
+def test_compare_counts_duplicate_rows_as_a_multiset() -> None:
+    diff = compare("t", ("k", "v"), ("k",), [("a", "1"), ("a", "1")], [("a", "1")])
+    assert not diff.equal
+    assert diff.changes[0].before == (("a", "1"),)
+
+
+def test_compare_lists_at_most_limit_changes_but_counts_all() -> None:
+    live = [(str(i), "x") for i in range(50)]
+    diff = compare("t", ("k", "v"), ("k",), live, [], limit=5)
+    assert diff.removed == 50
+    assert len(diff.changes) == 5
+
+
+def test_equal_tables_compare_equal() -> None:
+    rows = [("a", "1"), ("b", "2")]
+    assert compare("t", ("k", "v"), ("k",), rows, list(reversed(rows))).equal
+
+
+def test_the_cut_stops_a_partition_at_its_first_record_after_the_instant() -> None:
+    cut = AsOfCut(T0)
+    kept = cut.keep([event_at(-5, 0, 0), event_at(5, 0, 1), event_at(-1, 0, 2), event_at(0, 1, 0)])
+    # Partition 0 stops at offset 1, so its late offset 2 is out; an event at T itself is in.
+    assert [(r.partition, r.offset) for r in kept] == [(0, 0), (1, 0)]
+    assert cut.dropped == 2
+    assert cut.keep([event_at(-10, 0, 3)]) == []
+
+
+def test_the_cut_applies_to_ticks_by_the_time_they_claim() -> None:
+    cut = AsOfCut(T0)
+    early = rec(0, 0, encode_tick(T0 - timedelta(hours=1), "t"), tuple(TICK_HEADERS))
+    late = rec(1, 0, encode_tick(T0 + timedelta(hours=1), "t"), tuple(TICK_HEADERS))
+    assert cut.keep([early, late]) == [early]
+
+
+def test_records_without_a_readable_time_stay_in_before_the_cut() -> None:
+    garbage = rec(0, 0, b"{not json")
+    naive = rec(0, 1, b'{"time": "2026-10-01T13:00:00"}')
+    assert record_time(garbage) is None
+    assert record_time(naive) is None
+    assert AsOfCut(T0).keep([garbage, naive]) == [garbage, naive]
+
+
+def test_replay_schema_names_are_plain_identifiers_and_never_the_live_schema() -> None:
+    assert check_name("sandbox") == "sandbox"
+    assert default_name(T0) == "replay_20261001_120000"
+    for bad in ("public", "live", "Sandbox", "a-b", "pg_x", "x; drop table y"):
+        with pytest.raises(BadSchemaName):
+            check_name(bad)
+    assert check_name("live", allow_live=True) == "public"
