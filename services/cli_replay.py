@@ -129,6 +129,7 @@ def replay_cmd(
             max_event_bytes=64 * 1024,
         ),
         as_of=cut, attribution=models, replace=replace_schema, source=source,
+        email_hmac_key=s.email_hmac_key.get_secret_value().encode(),
     )  # fmt: skip
     src: Source = (
         KafkaSource(s.kafka_bootstrap, plan.topic, batch_size)

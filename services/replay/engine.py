@@ -17,7 +17,8 @@ from typing import Protocol
 from events.attribution_config import AttributionConfig
 from events.funnel import Funnel
 from projections.sla import SlaRules
-from services.processor.pipeline import BatchPipeline, Limits, SlaWiring
+from services.processor.closed_loop import ClosedLoopEngine
+from services.processor.pipeline import BatchPipeline, ClosedLoopWiring, Limits, SlaWiring
 from services.processor.records import Record
 from services.processor.sla_engine import SlaEngine
 from services.replay.credits import credit_rows
@@ -52,6 +53,8 @@ class ReplayPlan:
     #: attribution models whose credit the replay stores (None: none)
     attribution: AttributionConfig | None = None
     replace: bool = False
+    #: the live processor's email HMAC key: the closed loop keys emails with it
+    email_hmac_key: bytes = b""
     #: what the records come from, recorded in the schema's replay_run row
     source: str = "kafka"
 
@@ -89,6 +92,9 @@ async def fold_source(
     pipeline = BatchPipeline(
         plan.topic, plan.funnel, store, KeepDeadLetters(), limits,
         sla=SlaWiring(SlaEngine(plan.sla_rules, _UNBOUNDED, derive=False), store, DiscardDerived()),
+        closed_loop=ClosedLoopWiring(
+            ClosedLoopEngine(plan.funnel, plan.email_hmac_key), store, DiscardDerived()
+        ),
     )  # fmt: skip
     result = ReplayResult(store.state)
     cut = AsOfCut(plan.as_of) if plan.as_of is not None else None

@@ -15,9 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from events.envelope import Event
+from projections.closed_loop.duplicates import DuplicatePair, Holder
 from projections.lead import LeadState
 from projections.sla_emit import TimerRow
 from projections.sla_volume import VolumeFact
+from services.processor.closed_loop import SuppressedRow
 from services.processor.ports import BatchWrite, RejectedRecord
 from services.processor.records import Checkpoint
 from services.processor.sla_engine import Key
@@ -35,6 +37,10 @@ class ReplayState:
     figures: dict[Key, tuple[float, float | None]] = field(default_factory=dict)
     facts: dict[str, tuple[VolumeFact, ...]] = field(default_factory=dict)
     checkpoints: dict[tuple[str, int], Checkpoint] = field(default_factory=dict)
+    #: closed loop: email key -> lead id -> holder; pairs and suppressions in commit order
+    identities: dict[str, dict[str, Holder]] = field(default_factory=dict)
+    pairs: dict[tuple[str, str], DuplicatePair] = field(default_factory=dict)
+    suppressed: dict[tuple[str, str], SuppressedRow] = field(default_factory=dict)
     #: attribution_credit rows, filled after the fold (services.replay.credits)
     credits: list[tuple[Any, ...]] = field(default_factory=list)
     credit_as_of: datetime | None = None
@@ -43,7 +49,7 @@ class ReplayState:
 
 
 class MemoryStore:
-    """Implements ``ProjectionStore`` and ``SlaStore`` over a ``ReplayState``."""
+    """Implements ``ProjectionStore``, ``SlaStore`` and ``IdentityStore`` over a ``ReplayState``."""
 
     def __init__(self, state: ReplayState | None = None) -> None:
         self.state = state or ReplayState()
@@ -76,8 +82,21 @@ class MemoryStore:
         wanted = set(partitions)
         return [r for r in self.state.timers.values() if r.partition in wanted and r.next_fire_at]
 
+    async def load_identities(self, email_keys: Sequence[str]) -> dict[str, dict[str, Holder]]:
+        ids = self.state.identities
+        return {k: dict(ids[k]) for k in email_keys if k in ids}
+
     async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
         s = self.state
+        if batch.closed_loop is not None:
+            # Facts, never updated: the first row of a key stands (ON CONFLICT DO NOTHING).
+            for h in batch.closed_loop.holders:
+                s.identities.setdefault(h.email_key, {}).setdefault(h.lead_id, h)
+            for pair in batch.closed_loop.pairs:
+                s.pairs.setdefault((pair.original.lead_id, pair.duplicate.lead_id), pair)
+            for x in batch.closed_loop.suppressed:
+                s.suppressed.setdefault((x.rehandoff.event.subject, x.rehandoff.event.id), x)
+            s.derived += len(batch.closed_loop.derived)
         for _, event in batch.accepted:
             s.accepted_ids.add(event.id)
         s.accepted += len(batch.accepted)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.replay.memory import ReplayState
-from services.store import sla_rows
+from services.store import closed_loop_rows, sla_rows
 from services.store.projection_store import (
     HANDOFF_COLUMNS,
     LEAD_COLUMNS,
@@ -74,6 +74,19 @@ def _rejected(state: ReplayState) -> Iterable[tuple[Any, ...]]:
     return (rejected_row(x) for x in state.rejected)
 
 
+def _identities(state: ReplayState) -> Iterable[tuple[Any, ...]]:
+    return (closed_loop_rows.identity_row(h) for hs in state.identities.values()
+            for h in hs.values())  # fmt: skip
+
+
+def _duplicates(state: ReplayState) -> Iterable[tuple[Any, ...]]:
+    return (closed_loop_rows.duplicate_row(p) for p in state.pairs.values())
+
+
+def _suppressions(state: ReplayState) -> Iterable[tuple[Any, ...]]:
+    return (closed_loop_rows.suppression_row(x) for x in state.suppressed.values())
+
+
 def _credits(state: ReplayState) -> Iterable[tuple[Any, ...]]:
     return state.credits
 
@@ -90,6 +103,12 @@ PROJECTIONS: tuple[Projection, ...] = (
     Projection("sla_timer", sla_rows.COLUMNS, _timers, ("lead_id", "policy", "cycle_id")),
     Projection("sla_volume_fact", sla_rows.FACT_COLUMNS, _facts, ("lead_id", "event_id", "kind")),
     Projection("rejected_event", REJECTED_COLUMNS, _rejected, ("lead_id", "event_id", "reason")),
+    Projection("lead_identity", closed_loop_rows.IDENTITY_COLUMNS, _identities,
+               ("email_key", "lead_id")),
+    Projection("lead_duplicate", closed_loop_rows.DUPLICATE_COLUMNS, _duplicates,
+               ("original_id", "duplicate_id")),
+    Projection("handoff_suppression", closed_loop_rows.SUPPRESSION_COLUMNS, _suppressions,
+               ("lead_id", "event_id")),
     Projection("attribution_credit", CREDIT_COLUMNS, _credits,
                ("model", "deal_id", "touch_event_id")),
 )  # fmt: skip

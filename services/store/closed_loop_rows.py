@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
-from projections.closed_loop.duplicates import Holder
-from services.processor.closed_loop import ClosedLoopWrite
+from projections.closed_loop.duplicates import DuplicatePair, Holder
+from services.processor.closed_loop import ClosedLoopWrite, SuppressedRow
 from services.processor.ports import StoreUnavailable
 
 
@@ -27,6 +28,33 @@ async def load_identities(
     return out
 
 
+IDENTITY_COLUMNS = ("email_key", "lead_id", "first_seen", "event_id")
+DUPLICATE_COLUMNS = (
+    "original_id", "duplicate_id", "email_key", "original_first_seen", "duplicate_first_seen",
+    "derived_event_id",
+)  # fmt: skip
+SUPPRESSION_COLUMNS = (
+    "lead_id", "event_id", "event_time", "event_source", "to_stage", "action", "suppressed_by",
+    "reason_code", "disqualified_at", "lead_source", "campaign_id", "channel",
+)  # fmt: skip
+
+
+def identity_row(h: Holder) -> tuple[Any, ...]:
+    return (h.email_key, h.lead_id, h.first_seen, h.event_id)
+
+
+def duplicate_row(p: DuplicatePair) -> tuple[Any, ...]:
+    return (p.original.lead_id, p.duplicate.lead_id, p.original.email_key,
+            p.original.first_seen, p.duplicate.first_seen, p.id)  # fmt: skip
+
+
+def suppression_row(s: SuppressedRow) -> tuple[Any, ...]:
+    r = s.rehandoff
+    return (r.event.subject, r.event.id, r.event.time, r.event.source, r.to_stage, s.action,
+            r.suppression.event_id, r.suppression.reason_code, r.suppression.at, s.lead_source,
+            s.campaign_id, s.channel)  # fmt: skip
+
+
 async def write_closed_loop(conn: asyncpg.Connection, write: ClosedLoopWrite) -> None:
     """Insert the attempt's rows inside the batch transaction, after fencing the email keys."""
     keys = sorted({h.email_key for h in write.holders})
@@ -35,33 +63,23 @@ async def write_closed_loop(conn: asyncpg.Connection, write: ClosedLoopWrite) ->
         await conn.executemany(
             "INSERT INTO lead_identity (email_key, lead_id, first_seen, event_id)"
             " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            [(h.email_key, h.lead_id, h.first_seen, h.event_id) for h in write.holders],
+            [identity_row(h) for h in write.holders],
         )
     if write.pairs:
         await conn.executemany(
             "INSERT INTO lead_duplicate (original_id, duplicate_id, email_key,"
             " original_first_seen, duplicate_first_seen, derived_event_id)"
             " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            [
-                (p.original.lead_id, p.duplicate.lead_id, p.original.email_key,
-                 p.original.first_seen, p.duplicate.first_seen, p.id)
-                for p in write.pairs
-            ],
-        )  # fmt: skip
+            [duplicate_row(p) for p in write.pairs],
+        )
     if write.suppressed:
         await conn.executemany(
             "INSERT INTO handoff_suppression (lead_id, event_id, event_time, event_source,"
             " to_stage, action, suppressed_by, reason_code, disqualified_at, lead_source,"
             " campaign_id, channel) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
             " ON CONFLICT DO NOTHING",
-            [
-                (s.rehandoff.event.subject, s.rehandoff.event.id, s.rehandoff.event.time,
-                 s.rehandoff.event.source, s.rehandoff.to_stage, s.action,
-                 s.rehandoff.suppression.event_id, s.rehandoff.suppression.reason_code,
-                 s.rehandoff.suppression.at, s.lead_source, s.campaign_id, s.channel)
-                for s in write.suppressed
-            ],
-        )  # fmt: skip
+            [suppression_row(s) for s in write.suppressed],
+        )
 
 
 async def _fence(

@@ -93,6 +93,7 @@ async def snapshot(dsn: str, schema: str) -> None:
 
 def plan(s: Settings, schema: str, **kw: object) -> ReplayPlan:
     funnel = load_funnel()
+    kw.setdefault("email_hmac_key", s.email_hmac_key.get_secret_value().encode())
     return ReplayPlan(dsn=s.database_url, schema=schema, topic=kw.pop("topic", s.events_topic),  # type: ignore[arg-type]
                       funnel=funnel, sla_rules=compile_rules(load_sla(funnel), funnel),
                       **kw)  # type: ignore[arg-type]  # fmt: skip
