@@ -58,7 +58,7 @@ def build(now: datetime, partitions: int) -> History:
         # mql -> customer skips the funnel: rejected with a reason, the lead stays in mql.
         (early, 2, (lead.encode(), encode(moved(lead, early, "mql", "customer", id="bad-1b")),
                     None, None)),
-        (early, 2, (dup.key, encode(dup), None, None)),  # a redelivered duplicate
+        (dup.time, 2, (dup.key, encode(dup), None, None)),  # a redelivered duplicate
     ]  # fmt: skip
     timed += bad
     timed.sort(key=lambda t: (t[0], t[1]))

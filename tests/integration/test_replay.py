@@ -23,7 +23,6 @@ from aiokafka import AIOKafkaProducer
 
 from events.funnel import load_funnel
 from events.sla_config import load_sla
-from events.tick import is_tick
 from projections.sla import compile_rules
 from services.embedded.postgres import EmbeddedPostgres
 from services.embedded.procs import free_port
@@ -78,6 +77,24 @@ async def digest_of(dsn: str, schema: str) -> str:
         return overall_digest(await digest_schema(conn, schema, VERIFIED))
     finally:
         await conn.close()
+
+
+async def assert_same(dsn: str, expected: str, schema: str) -> None:
+    """The verified read models of ``schema`` equal those of ``expected``; else show how not."""
+    from rich.console import Console
+
+    from services.replay.render import print_diffs
+    from services.replay.tables import compare_schemas
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        left, right, diffs = await compare_schemas(conn, expected, schema, VERIFIED, 5)
+    finally:
+        await conn.close()
+    if overall_digest(left) != overall_digest(right):
+        console = Console(width=200, record=True)
+        print_diffs(console, diffs, expected, schema)
+        raise AssertionError(f"{schema} differs from {expected}:\n{console.export_text()}")
 
 
 async def snapshot(dsn: str, schema: str) -> None:
@@ -180,32 +197,19 @@ async def test_verify_lists_a_differing_row_and_exits_non_zero(lived: Lived) -> 
 
 async def test_another_partition_count_and_batch_size_give_the_same_digest(lived: Lived) -> None:
     s = lived.settings
-    source = KafkaSource(s.kafka_bootstrap, s.events_topic, 50_000)
-    records = []
-    await source.open()
-    try:
-        async for batch in source.batches():
-            records += batch
-    finally:
-        await source.close()
-    # Republish in time order into 3 partitions: leads keyed as Kafka would, each tick once
-    # to every new partition.
-    records.sort(key=lambda r: (r.timestamp_ms, r.partition, r.offset))
+    # The same history, published in the same order into 3 partitions: leads keyed as Kafka
+    # would, each tick to every new partition instead of every old one.
     topic = f"{s.events_topic}.p3"
     await ensure_topics(s.kafka_bootstrap, {topic: 3})
     items: list[replay_history.Item] = []
-    seen_ticks: set[bytes] = set()
-    for r in records:
-        if is_tick(r.headers):
-            if r.value not in seen_ticks:
-                seen_ticks.add(r.value)
-                items += [(None, r.value, p, list(r.headers)) for p in range(3)]
-        else:
-            p = zlib.crc32(r.key or b"") % 3
-            items.append((r.key, r.value, p, list(r.headers)))
+    for key, value, p, headers in lived.history.first + lived.history.second:
+        if p is None:
+            items.append((key, value, zlib.crc32(key or b"") % 3, headers))
+        elif p == 0:
+            items += [(None, value, q, headers) for q in range(3)]
     await publish_items(s.kafka_bootstrap, topic, items)
     await replay(plan(s, "r_p3", topic=topic), KafkaSource(s.kafka_bootstrap, topic, 777))
-    assert await digest_of(s.database_url, "r_p3") == lived.live_digest
+    await assert_same(s.database_url, "public", "r_p3")
 
 
 async def test_as_of_equals_the_live_state_captured_at_that_moment(lived: Lived) -> None:
@@ -215,7 +219,7 @@ async def test_as_of_equals_the_live_state_captured_at_that_moment(lived: Lived)
     assert result.records == len(lived.history.first)
     expected = await digest_of(s.database_url, "asof_live")
     assert expected != lived.live_digest
-    assert await digest_of(s.database_url, "r_asof") == expected
+    await assert_same(s.database_url, "asof_live", "r_asof")
 
 
 async def test_a_replay_from_the_archive_reproduces_the_digest(lived: Lived) -> None:
@@ -255,3 +259,41 @@ async def test_after_a_broker_restart_archive_restore_and_replay_reproduce_the_d
     assert sizes == ckpts
     await replay(plan(s, "r_restored"), KafkaSource(s.kafka_bootstrap, s.events_topic, 20_000))
     assert await digest_of(s.database_url, "r_restored") == lived.live_digest
+
+
+async def test_a_dry_run_with_a_changed_funnel_and_model_shows_what_would_change(
+    lived: Lived,
+) -> None:
+    from importlib import resources
+
+    import orjson
+
+    packaged = resources.files("events")
+    funnel = lived.tmp / "funnel-reject.yaml"
+    text = packaged.joinpath("funnel.yaml").read_text()
+    assert "on_suppressed_handoff: flag" in text
+    funnel.write_text(text.replace("on_suppressed_handoff: flag", "on_suppressed_handoff: reject"))
+    models = lived.tmp / "attribution-w2.yaml"
+    models.write_text(
+        packaged.joinpath("attribution.yaml").read_text()
+        + "  - name: w_shaped\n    version: 2\n    kind: positional\n"
+        "    weights: {first: 0.50, lead_creation: 0.20, opportunity_creation: 0.20, rest: 0.10}\n"
+    )
+    done = cli(lived, "replay", "--source", "archive", "--funnel", str(funnel),
+               "--attribution", str(models), "--into", "sandbox")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    diff = cli(lived, "diff", "sandbox", "live", "--format", "json")
+    assert diff.returncode == 0, diff.stderr
+    tables = {t["table"]: t for t in orjson.loads(diff.stdout)["tables"]}
+    credit = tables["attribution_credit"]
+    assert credit["changed"] > 0
+    assert {c["key"]["model"] for c in credit["changes"]} == {"w_shaped"}
+    assert credit["added"] == credit["removed"] == 0, "the same deals and touches, other shares"
+    # Rejecting re-handoffs: the suppressed ones become rejections, and their leads change.
+    suppressed = tables["handoff_suppression"]
+    assert suppressed["rows"]["live"] > 0, "the simulated history has re-handoffs"
+    assert suppressed["changed"] > 0
+    assert tables["rejected_event"]["added"] > 0
+    assert tables["lead_current"]["changed"] > 0
+    table = cli(lived, "diff", "sandbox", "live")
+    assert "attribution_credit" in table.stdout
