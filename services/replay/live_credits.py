@@ -22,7 +22,9 @@ async def live_credit_table(
     conn: asyncpg.Connection, sandbox: str, funnel: Funnel, config: AttributionConfig
 ) -> str:
     """Fill a temporary ``attribution_credit`` with the live credit; returns its schema."""
-    as_of = await conn.fetchval(f'SELECT max(credit_as_of) FROM "{sandbox}".replay_run')
+    as_of = None
+    if await conn.fetchval("SELECT to_regclass($1)", f'"{sandbox}".replay_run') is not None:
+        as_of = await conn.fetchval(f'SELECT max(credit_as_of) FROM "{sandbox}".replay_run')
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS attribution_credit"
         f" (LIKE {LIVE_SCHEMA}.attribution_credit)"

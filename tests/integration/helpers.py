@@ -16,6 +16,7 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
+from pydantic import SecretStr
 
 from events.codec import encode
 from events.envelope import Event
@@ -32,7 +33,10 @@ def settings_env(settings: Settings, **overrides: Any) -> dict[str, str]:
     for name, value in values.items():
         if value is None:
             continue
-        if isinstance(value, dict):
+        if isinstance(value, SecretStr):
+            # str() of a secret is its mask; the child needs the value itself.
+            text = value.get_secret_value()
+        elif isinstance(value, dict):
             text = orjson.dumps(value).decode()
         elif isinstance(value, bool):
             text = "true" if value else "false"
