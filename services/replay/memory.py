@@ -53,6 +53,11 @@ class MemoryStore:
 
     def __init__(self, state: ReplayState | None = None) -> None:
         self.state = state or ReplayState()
+        # The SLA engine asks for the rows of every lead new to a batch: an index keeps that
+        # from scanning every timer each time.
+        self._timers_by_lead: dict[str, dict[Key, TimerRow]] = {}
+        for key, row in self.state.timers.items():
+            self._timers_by_lead.setdefault(key[0], {})[key] = row
 
     async def load_checkpoints(
         self, topic: str, partitions: Sequence[int]
@@ -71,12 +76,8 @@ class MemoryStore:
         return {i for i in event_ids if i in ids}
 
     async def load_timers(self, lead_ids: Sequence[str]) -> dict[str, list[TimerRow]]:
-        wanted = set(lead_ids)
-        out: dict[str, list[TimerRow]] = {}
-        for key, row in self.state.timers.items():
-            if key[0] in wanted:
-                out.setdefault(key[0], []).append(row)
-        return out
+        by_lead = self._timers_by_lead
+        return {lid: list(by_lead[lid].values()) for lid in lead_ids if lid in by_lead}
 
     async def load_pending(self, partitions: Sequence[int]) -> list[TimerRow]:
         wanted = set(partitions)
@@ -105,7 +106,9 @@ class MemoryStore:
         s.rejected.extend(batch.rejected)
         if batch.sla is not None:
             for row in batch.sla.rows:
-                s.timers[row.timer.key] = row
+                key = row.timer.key
+                s.timers[key] = row
+                self._timers_by_lead.setdefault(key[0], {})[key] = row
             s.figures.update(batch.sla.figures)
             s.facts.update(batch.sla.facts)
             s.derived += batch.sla.fired

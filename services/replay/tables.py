@@ -66,5 +66,8 @@ async def compare_schemas(
         rrows = await table_rows(conn, right, p.table, columns) if rcols else []
         lefts.append(table_digest(p.table, lrows))
         rights.append(table_digest(p.table, rrows))
-        diffs.append(compare(p.table, columns, p.key, lrows, rrows, limit))
+        if columns:
+            diffs.append(compare(p.table, columns, p.key, lrows, rrows, limit))
+        else:  # the table exists on neither side
+            diffs.append(TableDiff(p.table, (), p.key))
     return lefts, rights, diffs

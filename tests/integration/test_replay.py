@@ -126,6 +126,7 @@ async def lived(
     embedded_pg.create_database(name)
     broker = TansuBroker(tmp, port=free_port())
     broker.start()
+    lived: Lived | None = None
     try:
         suffix = unique_suffix()
         s = Settings(
@@ -151,9 +152,11 @@ async def lived(
         leads = await scalar(s.database_url, "SELECT count(*) FROM lead_current")
         assert leads >= replay_history.N_LEADS
         assert await scalar(s.database_url, "SELECT count(*) FROM rejected_event") >= 3
-        yield Lived(s, broker, history, tmp, await digest_of(s.database_url, "public"), total)
+        lived = Lived(s, broker, history, tmp, await digest_of(s.database_url, "public"), total)
+        yield lived
     finally:
-        broker.stop()
+        # The restore test replaces the broker; stop whichever one runs now.
+        (lived.broker if lived is not None else broker).stop()
         embedded_pg.drop_database(name)
 
 

@@ -8,9 +8,14 @@ import pytest
 
 from events.codec import encode
 from events.tick import TICK_HEADERS, encode_tick
-from services.processor.records import Record
+from projections.sla import Timer
+from projections.sla_emit import TimerRow
+from services.processor.ports import BatchWrite
+from services.processor.records import Checkpoint, Record
+from services.processor.sla_engine import SlaWrite
 from services.replay.cut import AsOfCut, record_time
 from services.replay.digest import changed_columns, compare, overall_digest, table_digest
+from services.replay.memory import MemoryStore
 from services.replay.schema import BadSchemaName, check_name, default_name
 from tests.unit.factories import created
 
@@ -105,3 +110,27 @@ def test_replay_schema_names_are_plain_identifiers_and_never_the_live_schema() -
         with pytest.raises(BadSchemaName):
             check_name(bad)
     assert check_name("live", allow_live=True) == "public"
+
+
+def _row(lead: str, policy: str, partition: int, stopped: bool) -> TimerRow:
+    timer = Timer(
+        lead_id=lead, policy=policy, cycle=f"{lead}-c", started_at=T0,
+        warn_at=T0 + timedelta(minutes=45), deadline=T0 + timedelta(hours=1), escalate_at=(),
+        stopped_at=T0 if stopped else None, outcome="met" if stopped else None,
+        stop_reason=None, stop_event_id=None, owner_id=None, team=None, assigned_at=None,
+    )  # fmt: skip
+    return TimerRow(timer, partition, frozenset({"started"}))
+
+
+async def test_the_replay_store_gives_back_committed_timer_rows_per_lead_and_partition() -> None:
+    store = MemoryStore()
+    rows = [_row("L-1", "a", 0, False), _row("L-1", "b", 0, True), _row("L-2", "a", 1, False)]
+    sla = SlaWrite(rows=rows, figures={r.timer.key: (3600.0, None) for r in rows}, fired=4)
+    await store.commit(BatchWrite("t", [], [], [], {0: Checkpoint(9, T0)}, sla), {0: None})
+    got = await store.load_timers(["L-1", "L-3"])
+    assert set(got) == {"L-1"}
+    assert sorted(r.timer.policy for r in got["L-1"]) == ["a", "b"]
+    pending = await store.load_pending([0])
+    assert [(r.timer.lead_id, r.timer.policy) for r in pending] == [("L-1", "a")]
+    assert await store.load_checkpoints("t", [0, 1]) == {0: Checkpoint(9, T0)}
+    assert store.state.derived == 4
