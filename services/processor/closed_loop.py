@@ -27,7 +27,7 @@ from typing import Protocol
 from events.catalog import LeadCreated, LeadDisqualified
 from events.closed_loop import OnSuppressed
 from events.closed_loop_events import HandoffSuppressed, LeadDuplicateDetected
-from events.envelope import Event, dataschema_uri
+from events.envelope import Event, make_event
 from events.errors import Rejection
 from events.funnel import Funnel
 from events.sla_events import SOURCE
@@ -207,13 +207,4 @@ def _duplicate_event(p: DuplicatePair) -> Event:
 def _envelope(
     event_id: str, subject: str, time: datetime, data: HandoffSuppressed | LeadDuplicateDetected
 ) -> Event:
-    return Event(
-        id=event_id,
-        source=SOURCE,
-        type=data.TYPE,
-        subject=subject,
-        time=time,
-        schemaversion=data.VERSION,
-        dataschema=dataschema_uri(data.TYPE, data.VERSION),
-        data=data,
-    )
+    return make_event(data, id=event_id, subject=subject, source=SOURCE, time=time)
