@@ -45,8 +45,10 @@ def plan(
         Path | None, typer.Option(help="Also write a plan-versus-actual chart (PNG).")
     ] = None,
 ) -> None:
-    """Reverse funnel: deals, opportunities, SQLs, SALs, MQLs and leads needed for a
-    revenue goal, per month and per rep, against the current run rate."""
+    """Reverse funnel: the leads, MQLs, SALs, SQLs and deals a revenue goal needs.
+
+    Per month and per rep, from the observed conversion rates, against the current run rate.
+    """
     if fmt not in ("table", "csv", "json"):
         raise typer.BadParameter("--format must be table, csv or json")
     try:
