@@ -24,6 +24,7 @@ from services.api.attribution_models import (
     UnknownModel,
 )
 from services.api.periods import model_list, parse_time, period
+from services.cli_format import emit
 from services.settings import Settings
 
 if TYPE_CHECKING:
@@ -110,29 +111,28 @@ def attribution(
 def _print_report(report: AttributionReport, fmt: str, *, compared: bool) -> None:
     from services import attribution_render as render
 
-    if fmt == "json":
-        typer.echo(report.model_dump_json(indent=2))
-    elif fmt == "csv":
-        typer.echo(render.report_csv(report), nl=False)
-    else:
-        tables = render.compare_tables(report) if compared else render.report_tables(report)
-        for table in tables:
-            console.print(table)
-        for warning in report.warnings:
-            console.print(f"[yellow]warning:[/yellow] {warning}")
+    tables = render.compare_tables if compared else render.report_tables
+    emit(
+        report,
+        fmt,
+        console,
+        csv=lambda: render.report_csv(report),
+        tables=lambda: tables(report),
+        warnings=report.warnings,
+    )
 
 
 def _print_explanation(found: DealExplanation, fmt: str) -> None:
     from services import attribution_render as render
 
-    if fmt == "json":
-        typer.echo(found.model_dump_json(indent=2))
-    elif fmt == "csv":
-        typer.echo(render.explain_csv(found), nl=False)
-    else:
-        console.print(render.explain_table(found))
-        for warning in found.warnings:
-            console.print(f"[yellow]warning:[/yellow] {warning}")
+    emit(
+        found,
+        fmt,
+        console,
+        csv=lambda: render.explain_csv(found),
+        tables=lambda: [render.explain_table(found)],
+        warnings=found.warnings,
+    )
 
 
 _Reader = Callable[["asyncpg.Pool"], "PostgresAttributionReader"]

@@ -19,6 +19,7 @@ from rich.table import Table
 from projections.closed_loop.feedback import Dimension
 from services.api.feedback import FeedbackReport, FeedbackRowOut, report
 from services.api.periods import period
+from services.cli_format import emit
 from services.settings import Settings
 
 console = Console(width=160)
@@ -49,12 +50,7 @@ def feedback(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     body = asyncio.run(_read(begin, finish, cast(Dimension, by)))
-    if fmt == "json":
-        typer.echo(body.model_dump_json(indent=2))
-    elif fmt == "csv":
-        typer.echo(feedback_csv(body), nl=False)
-    else:
-        console.print(feedback_table(body))
+    emit(body, fmt, console, csv=lambda: feedback_csv(body), tables=lambda: [feedback_table(body)])
 
 
 async def _read(start: datetime, end: datetime, by: Dimension) -> FeedbackReport:

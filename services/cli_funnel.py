@@ -21,6 +21,7 @@ from events.funnel import Funnel
 from projections.funnel_lead import Dimension
 from services.api.funnel_models import FunnelReport
 from services.api.periods import parse_time, period
+from services.cli_format import emit
 from services.settings import Settings
 
 if TYPE_CHECKING:
@@ -112,15 +113,14 @@ def print_report(report: FunnelReport, fmt: str) -> None:
     """The report as a table, CSV or the API's JSON body."""
     from services import funnel_render as render
 
-    if fmt == "json":
-        typer.echo(report.model_dump_json(indent=2))
-    elif fmt == "csv":
-        typer.echo(render.report_csv(report), nl=False)
-    else:
-        for table in render.tables(report):
-            console.print(table)
-        for warning in report.warnings:
-            console.print(f"[yellow]warning:[/yellow] {warning}")
+    emit(
+        report,
+        fmt,
+        console,
+        csv=lambda: render.report_csv(report),
+        tables=lambda: render.tables(report),
+        warnings=report.warnings,
+    )
 
 
 def load_funnel_or_exit() -> Funnel:

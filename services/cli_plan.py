@@ -17,6 +17,7 @@ from events.funnel import Funnel
 from services.api.funnel_flow import plan_request
 from services.api.periods import parse_time
 from services.api.plan_models import PlanReport
+from services.cli_format import emit
 from services.cli_funnel import load_funnel_or_exit, with_pool
 from services.settings import Settings
 
@@ -92,11 +93,10 @@ def _sla_target(funnel: Funnel) -> tuple[str, int] | None:
 def _print(report: PlanReport, fmt: str) -> None:
     from services import plan_render as render
 
-    if fmt == "json":
-        typer.echo(report.model_dump_json(indent=2))
-    elif fmt == "csv":
-        typer.echo(render.plan_csv(report), nl=False)
-    else:
-        console.print(render.plan_table(report))
-        for line in render.notes(report):
-            console.print(line)
+    emit(
+        report,
+        fmt,
+        console,
+        csv=lambda: render.plan_csv(report),
+        tables=lambda: [render.plan_table(report), *render.notes(report)],
+    )
