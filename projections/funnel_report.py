@@ -96,22 +96,26 @@ class _Won:
         return tuple(WonTotal(c, self.deals[c], self.revenue[c]) for c in sorted(self.deals))
 
 
+@dataclass(frozen=True, slots=True)
+class FunnelQuery:
+    """What a funnel report is asked: ``[start, end)`` as known at ``as_of``, broken down
+    ``by`` dimensions, optionally with the previous period and the creation-month cohorts."""
+
+    start: datetime
+    end: datetime
+    as_of: datetime
+    by: tuple[Dimension, ...] = ()
+    previous: bool = False
+    cohorts: bool = False
+
+
 class FunnelBuilder:
     """Feed every lead with ``add`` (any order), then ``result()``."""
 
-    def __init__(
-        self,
-        funnel: Funnel,
-        start: datetime,
-        end: datetime,
-        as_of: datetime,
-        *,
-        by: tuple[Dimension, ...] = (),
-        previous: bool = False,
-        cohorts: bool = False,
-    ) -> None:
-        self.funnel, self.start, self.end, self.as_of = funnel, start, end, as_of
-        self.by = by
+    def __init__(self, funnel: Funnel, query: FunnelQuery) -> None:
+        start, end, previous, cohorts = query.start, query.end, query.previous, query.cohorts
+        self.funnel, self.start, self.end, self.as_of = funnel, start, end, query.as_of
+        self.by = query.by
         self._total = FlowCounter(funnel, start, end)
         self._won = _Won(start, end)
         before = start - (end - start)

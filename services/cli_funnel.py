@@ -19,6 +19,7 @@ from rich.console import Console
 
 from events.funnel import Funnel
 from projections.funnel_lead import Dimension
+from projections.funnel_report import FunnelQuery
 from services.api.funnel_models import FunnelReport
 from services.api.periods import parse_time, period
 from services.cli_format import emit
@@ -96,7 +97,7 @@ def funnel(
 
         reader = PostgresFunnelReader(pool, funnel_def)
         return await reader.report(
-            begin, finish, when, by=dims, previous=compare is not None, cohorts=cohorts
+            FunnelQuery(begin, finish, when, dims, previous=compare is not None, cohorts=cohorts)
         )
 
     report = asyncio.run(with_pool(run))

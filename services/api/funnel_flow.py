@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, Query, Request, Response
 
 from events.funnel import parse_duration
 from projections.funnel_lead import Dimension
+from projections.funnel_report import FunnelQuery
 from projections.plan import plan_months
 from services.api.funnel_models import FunnelReport
 from services.api.models import ErrorBody, json_response
@@ -36,16 +37,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 class FunnelReader(Protocol):
     """Computes funnel flow from the event archive (never from snapshots)."""
 
-    async def report(
-        self,
-        start: datetime,
-        end: datetime,
-        as_of: datetime,
-        *,
-        by: tuple[Dimension, ...] = (),
-        previous: bool = False,
-        cohorts: bool = False,
-    ) -> FunnelReport:
+    async def report(self, query: FunnelQuery) -> FunnelReport:
         """The figures of ``[start, end)`` as known at ``as_of``."""
         ...
 
@@ -128,7 +120,7 @@ async def funnel_report(
     except ValueError as exc:
         return bad(str(exc))
     report = await reader.report(
-        begin, finish, when, by=dims, previous=compare == "previous", cohorts=cohorts
+        FunnelQuery(begin, finish, when, dims, previous=compare == "previous", cohorts=cohorts)
     )
     return json_response(200, report)
 

@@ -10,7 +10,6 @@ cursor in lead order, so memory holds one lead's events at a time plus the count
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -20,8 +19,8 @@ from events.codec import decode_obj
 from events.envelope import Event
 from events.errors import RejectedInput
 from events.funnel import Funnel
-from projections.funnel_lead import Dimension, lead_flow
-from projections.funnel_report import FunnelBuilder, FunnelFlow
+from projections.funnel_lead import lead_flow
+from projections.funnel_report import FunnelBuilder, FunnelFlow, FunnelQuery
 from services.api.funnel_models import FunnelReport, report_of
 
 #: Every lead with an event before the period end (a lead that appears later cannot be in
@@ -44,38 +43,18 @@ class PostgresFunnelReader:
         #: Archived events that no longer decode, from the last read (named, never hidden).
         self.warnings: list[str] = []
 
-    async def flow(
-        self,
-        start: datetime,
-        end: datetime,
-        as_of: datetime,
-        *,
-        by: tuple[Dimension, ...] = (),
-        previous: bool = False,
-        cohorts: bool = False,
-    ) -> FunnelFlow:
+    async def flow(self, query: FunnelQuery) -> FunnelFlow:
         """The pure report for ``[start, end)`` as known at ``as_of``."""
-        builder = FunnelBuilder(
-            self.funnel, start, end, as_of, by=by, previous=previous, cohorts=cohorts
-        )
+        builder = FunnelBuilder(self.funnel, query)
         self.warnings = []
-        async for lead_id, events in self._leads(_FLOW_SQL, as_of, end):
-            builder.add(lead_flow(lead_id, events, self.funnel, as_of))
+        async for lead_id, events in self._leads(_FLOW_SQL, query.as_of, query.end):
+            builder.add(lead_flow(lead_id, events, self.funnel, query.as_of))
         return builder.result()
 
-    async def report(
-        self,
-        start: datetime,
-        end: datetime,
-        as_of: datetime,
-        *,
-        by: tuple[Dimension, ...] = (),
-        previous: bool = False,
-        cohorts: bool = False,
-    ) -> FunnelReport:
+    async def report(self, query: FunnelQuery) -> FunnelReport:
         """The response body of ``GET /v1/funnel``."""
-        found = await self.flow(start, end, as_of, by=by, previous=previous, cohorts=cohorts)
-        return report_of(found, by, self.warnings)
+        found = await self.flow(query)
+        return report_of(found, query.by, self.warnings)
 
     async def _leads(self, sql: str, *args: Any) -> AsyncIterator[tuple[str, list[Event]]]:
         """(lead id, decoded events) per lead, from rows ordered by lead id."""

@@ -16,7 +16,7 @@ from itertools import pairwise
 from typing import Final, Protocol
 
 from events.funnel import Funnel
-from projections.funnel_report import FunnelFlow, WonTotal
+from projections.funnel_report import FunnelFlow, FunnelQuery, WonTotal
 from projections.plan import Plan, PlanInput, PlanStep, Rate, plan_months, reverse_funnel
 from services.api.plan_models import (
     PlanRate,
@@ -131,8 +131,8 @@ class FlowSource(Protocol):
 
     funnel: Funnel
 
-    async def flow(self, start: datetime, end: datetime, as_of: datetime) -> FunnelFlow:
-        """The pure funnel report of ``[start, end)`` as known at ``as_of``."""
+    async def flow(self, query: FunnelQuery) -> FunnelFlow:
+        """The pure funnel report asked by ``query``."""
         ...
 
 
@@ -147,6 +147,6 @@ class Planner:
         """Observe the window, then work the goal back (ValueError for a bad period)."""
         plan_months(request.period)  # a bad period fails before the archive is read
         start = request.as_of - request.window
-        flow = await self.source.flow(start, request.as_of, request.as_of)
+        flow = await self.source.flow(FunnelQuery(start, request.as_of, request.as_of))
         p, observed = plan_input(flow, self.source.funnel, request, self.sla_target)
         return report_of(reverse_funnel(p), p, request, start, observed)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -16,8 +15,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from events.funnel import load_funnel
-from projections.funnel_lead import Dimension, lead_flow
-from projections.funnel_report import FunnelBuilder
+from projections.funnel_lead import lead_flow
+from projections.funnel_report import FunnelBuilder, FunnelQuery
 from services import funnel_render
 from services.api import funnel_flow as funnel_api
 from services.api.app import create_app
@@ -37,22 +36,13 @@ class InMemoryFunnelReader:
     def __init__(self) -> None:
         self.asked: list[tuple[object, ...]] = []
 
-    async def report(
-        self,
-        start: datetime,
-        end: datetime,
-        as_of: datetime,
-        *,
-        by: tuple[Dimension, ...] = (),
-        previous: bool = False,
-        cohorts: bool = False,
-    ) -> FunnelReport:
-        self.asked.append((start, end, as_of, by, previous, cohorts))
-        builder = FunnelBuilder(FUNNEL, start, end, as_of, by=by, previous=previous,
-                                cohorts=cohorts)  # fmt: skip
+    async def report(self, query: FunnelQuery) -> FunnelReport:
+        q = query
+        self.asked.append((q.start, q.end, q.as_of, q.by, q.previous, q.cohorts))
+        builder = FunnelBuilder(FUNNEL, query)
         for lead, events in HISTORY.items():
-            builder.add(lead_flow(lead, events, FUNNEL, as_of))
-        return report_of(builder.result(), by)
+            builder.add(lead_flow(lead, events, FUNNEL, q.as_of))
+        return report_of(builder.result(), q.by)
 
 
 def build_app(reader: InMemoryFunnelReader | None) -> FastAPI:
@@ -144,8 +134,8 @@ async def test_an_api_without_a_funnel_reader_answers_503_and_documents_the_endp
 
 
 async def test_tables_and_csv_show_the_report_figures(reader: InMemoryFunnelReader) -> None:
-    report = await reader.report(at(days=10), at(days=20), NOW, by=("campaign",),
-                                 previous=True, cohorts=True)  # fmt: skip
+    query = FunnelQuery(at(days=10), at(days=20), NOW, ("campaign",), previous=True, cohorts=True)
+    report = await reader.report(query)
     console = Console(width=200, record=True)
     for table in funnel_render.tables(report):
         console.print(table)
@@ -183,7 +173,7 @@ def test_funnel_check_still_validates_the_packaged_funnel() -> None:
 async def test_the_funnel_chart_is_a_png(reader: InMemoryFunnelReader, tmp_path: Path) -> None:
     from services.charts import funnel_chart
 
-    report = await reader.report(at(days=10), at(days=20), NOW, previous=True)
+    report = await reader.report(FunnelQuery(at(days=10), at(days=20), NOW, previous=True))
     out = tmp_path / "funnel.png"
     funnel_chart(report, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -12,7 +12,7 @@ import pytest
 from events.envelope import Event
 from projections.funnel_flow import StageFlow, flow, nearest_rank, next_success_stage
 from projections.funnel_lead import MERGED, NONE, LeadFlow, lead_flow
-from projections.funnel_report import FunnelBuilder, months_overlapping
+from projections.funnel_report import FunnelBuilder, FunnelQuery, months_overlapping
 from tests.unit.factories import (
     FUNNEL,
     assigned,
@@ -122,7 +122,7 @@ def test_time_in_stage_covers_stays_that_ended_in_the_period_by_nearest_rank() -
 
 
 def test_the_previous_period_has_the_same_length_and_the_same_as_of() -> None:
-    builder = FunnelBuilder(FUNNEL, START, END, AS_OF, previous=True)
+    builder = FunnelBuilder(FUNNEL, FunnelQuery(START, END, AS_OF, previous=True))
     for lead in leads():
         builder.add(lead)
     report = builder.result()
@@ -138,7 +138,7 @@ def test_the_previous_period_has_the_same_length_and_the_same_as_of() -> None:
 
 
 def test_cohorts_count_leads_by_creation_month_and_current_stage() -> None:
-    builder = FunnelBuilder(FUNNEL, START, END, AS_OF, cohorts=True)
+    builder = FunnelBuilder(FUNNEL, FunnelQuery(START, END, AS_OF, cohorts=True))
     for lead in leads():
         builder.add(lead)
     (january,) = builder.result().cohorts or ()
@@ -151,7 +151,9 @@ def test_cohorts_count_leads_by_creation_month_and_current_stage() -> None:
 
 
 def test_breakdowns_key_leads_by_first_touch_source_and_first_team_and_add_up() -> None:
-    builder = FunnelBuilder(FUNNEL, START, END, AS_OF, by=("campaign", "channel", "team"))
+    builder = FunnelBuilder(
+        FUNNEL, FunnelQuery(START, END, AS_OF, by=("campaign", "channel", "team"))
+    )
     for lead in leads():
         builder.add(lead)
     report = builder.result()
@@ -190,7 +192,7 @@ def test_won_deals_are_summed_per_currency_by_won_time() -> None:
               deal_won("W", at(days=12), "D1", "120.50"),
               deal_created("W", at(days=13), "D2", "50.00"),
               deal_won("W", at(days=22), "D2", "50.00")]  # fmt: skip
-    builder = FunnelBuilder(FUNNEL, START, END, AS_OF)
+    builder = FunnelBuilder(FUNNEL, FunnelQuery(START, END, AS_OF))
     builder.add(lead_flow("W", events, FUNNEL, AS_OF))
     (eur,) = builder.result().won
     assert (eur.currency, eur.deals, eur.revenue) == ("EUR", 1, Decimal("120.50"))

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from events.funnel import Funnel
 from projections.funnel_flow import StageFlow, stage_order
-from projections.funnel_report import FunnelFlow, WonTotal
+from projections.funnel_report import FunnelFlow, FunnelQuery, WonTotal
 from services import plan_render
 from services.api import funnel_flow as funnel_api
 from services.api.app import create_app
@@ -52,7 +52,8 @@ class FakeFlowSource:
         self.won = won
         self.asked: list[tuple[datetime, datetime, datetime]] = []
 
-    async def flow(self, start: datetime, end: datetime, as_of: datetime) -> FunnelFlow:
+    async def flow(self, query: FunnelQuery) -> FunnelFlow:
+        start, end, as_of = query.start, query.end, query.as_of
         self.asked.append((start, end, as_of))
         stages = tuple(stage(s, *self.observed.get(s, (0, 0, 0))) for s in stage_order(FUNNEL))
         won = (WonTotal("EUR", self.won, Decimal(30000) * self.won),) if self.won else ()
@@ -185,7 +186,7 @@ async def test_the_average_deal_is_in_one_currency_and_the_deals_run_rate_counts
 ) -> None:
     from services.store.plan_report import plan_input
 
-    flow = await source.flow(NOW - timedelta(days=180), NOW, NOW)
+    flow = await source.flow(FunnelQuery(NOW - timedelta(days=180), NOW, NOW))
     usd = WonTotal("USD", 25, Decimal("500000.00"))
     flow = FunnelFlow(flow.start, flow.end, flow.as_of, flow.leads, flow.stages,
                       (*flow.won, usd), None, None, None, (), None, 6)  # fmt: skip
