@@ -83,6 +83,18 @@ def new_rehandoffs(
     before: Sequence[Event], after: Sequence[Event], funnel: Funnel
 ) -> tuple[Rehandoff, ...]:
     """Re-handoffs of ``after`` that ``before`` did not have (keyed by the moving event)."""
+    # The processor asks after every stage move, so the usual cases must not walk the
+    # history twice: a lead that was never suppressed has none at all, and an event
+    # appended after the whole history can only be a re-handoff itself.
+    suppression = suppression_of(after, funnel)
+    if suppression is None:
+        return ()
+    if len(after) == len(before) + 1 and all(a is b for a, b in zip(before, after, strict=False)):
+        last = after[-1]
+        stage = _entered(last, funnel)
+        if stage is None or suppression.event_id == last.id:
+            return ()
+        return (Rehandoff(last, stage, suppression),)
     known = {r.event.id for r in rehandoffs(before, funnel)}
     return tuple(r for r in rehandoffs(after, funnel) if r.event.id not in known)
 

@@ -63,6 +63,27 @@ def test_a_late_disqualification_turns_an_accepted_move_into_a_rehandoff() -> No
     assert new_rehandoffs(after, after, FUNNEL) == (), "nothing is announced twice"
 
 
+def _by_definition(before: tuple[Event, ...], after: tuple[Event, ...]) -> tuple[str, ...]:
+    known = {r.event.id for r in rehandoffs(before, FUNNEL)}
+    return tuple(r.event.id for r in rehandoffs(after, FUNNEL) if r.event.id not in known)
+
+
+def test_new_rehandoffs_take_shortcuts_that_agree_with_the_definition_in_every_arrival_order() -> (
+    None
+):
+    # Arrival one event at a time, as the processor sees it: appended events take the
+    # shortcut, late ones the full comparison; both must give what the definition gives.
+    history = (*HISTORY, moved(LEAD, at(40), "mql", "nurture"))
+    for order in itertools.permutations(history):
+        state = fold(LEAD, (), FUNNEL)
+        for event in order:
+            after = fold(LEAD, (*state.events, event), FUNNEL)
+            found = new_rehandoffs(state.events, after.events, FUNNEL)
+            assert tuple(r.event.id for r in found) == _by_definition(state.events, after.events)
+            assert all(r.suppression.event_id == DQ_POOR_FIT.id for r in found)
+            state = after
+
+
 def test_configured_stages_narrow_what_counts_as_a_rehandoff() -> None:
     config = ClosedLoopConfig(rehandoff_stages=("mql",))
     only_mql = Funnel.model_validate({**FUNNEL.model_dump(), "closed_loop": config.model_dump()})
