@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     tick_delay_seconds: float = Field(default=60.0, ge=0)
     #: Most records the processor fetches, and so applies in one PostgreSQL transaction.
     batch_max_events: int = Field(default=5000, ge=1)
+    #: Fold the next batch while PostgreSQL commits the previous one (services/processor/
+    #: overlap.py); off, each batch is committed before the next is read.
+    overlap_commits: bool = True
     #: Tansu holds consumer-group joins for half the session timeout: keep it short locally.
     broker_session_timeout_seconds: float = 10.0
     broker_rebalance_timeout_seconds: float = 20.0

@@ -8,7 +8,7 @@ from datetime import timedelta
 from events.envelope import Event
 from projections.changes import Changes
 from services.processor.closed_loop import ClosedLoopEngine, IdentityStore
-from services.processor.ports import DerivedSink, RejectedRecord
+from services.processor.ports import BatchWrite, DerivedSink, RejectedRecord
 from services.processor.sla_engine import SlaEngine, SlaStore
 
 
@@ -62,3 +62,22 @@ class BatchOutcome:
         self.skipped += other.skipped
         self.ticks += other.ticks
         return self
+
+
+@dataclass(slots=True)
+class Staged:
+    """A folded batch on its way to PostgreSQL (see ``BatchPipeline.stage``)."""
+
+    #: order of staging; identifies the batch while it is in flight
+    serial: int
+    outcome: BatchOutcome
+    #: None when every record was committed before (a redelivery): nothing to write
+    write: BatchWrite | None
+    #: the stored offset each partition must still have when the batch commits (the fence)
+    expected: dict[int, int | None]
+    sla_derived: list[Event]
+    loop_derived: list[Event]
+    #: leads whose cached state this batch changed: not evictable until it is committed
+    leads: set[str]
+    #: ids of the events it accepted: taken, though not in the archive until it commits
+    ids: set[str]

@@ -25,7 +25,7 @@ from events.funnel import Funnel
 from events.tick import Tick, decode_tick, is_tick
 from projections.intake import check_intake, check_tick
 from projections.lead import Applied, LeadState, apply, empty, fold
-from services.processor.batch import BatchOutcome, ClosedLoopWiring, Limits, SlaWiring
+from services.processor.batch import BatchOutcome, ClosedLoopWiring, Limits, SlaWiring, Staged
 from services.processor.ports import (
     BatchWrite,
     CheckpointMoved,
@@ -37,7 +37,7 @@ from services.processor.ports import (
 )
 from services.processor.records import Checkpoint, Record
 
-__all__ = ["BatchOutcome", "BatchPipeline", "ClosedLoopWiring", "Limits", "SlaWiring"]
+__all__ = ["BatchOutcome", "BatchPipeline", "ClosedLoopWiring", "Limits", "SlaWiring", "Staged"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,9 @@ class BatchPipeline:
         self.closed_loop = closed_loop
         self._leads: OrderedDict[str, LeadState] = OrderedDict()
         self._checkpoints: dict[int, Checkpoint | None] = {}
+        #: staged batches not yet settled, by serial (at most two while overlapping)
+        self._inflight: dict[int, Staged] = {}
+        self._serial = 0
 
     def next_offset(self, partition: int) -> int | None:
         """The first offset not yet applied on ``partition``; None until its checkpoint is read."""
@@ -78,6 +81,7 @@ class BatchPipeline:
         """Drop cached state, e.g. when partitions are revoked in a rebalance."""
         self._leads.clear()
         self._checkpoints.clear()
+        self._inflight.clear()
         if self.sla is not None:
             self.sla.engine.forget()
 
@@ -116,18 +120,44 @@ class BatchPipeline:
     async def _attempt(
         self, records: Sequence[Record], unstorable: str | None = None
     ) -> BatchOutcome:
+        staged = await self.stage(records, unstorable)
+        await self.write(staged)
+        self.settle(staged)
+        return staged.outcome
+
+    async def stage(self, records: Sequence[Record], unstorable: str | None = None) -> Staged:
+        """Decode and fold a batch, and make its result the state the next batch sees.
+
+        Nothing is written yet: ``write`` does that. Until then the caches hold state that is
+        not committed, so any failure must ``forget()`` (``write`` and this method do).
+        """
         try:
-            return await self._attempt_once(records, unstorable)
+            return await self._stage(records, unstorable)
         except BaseException:
-            # The SLA engine changed its state record by record; reload it from the last
-            # commit rather than undo it.
-            if self.sla is not None:
-                self.sla.engine.forget()
+            # The engines changed their state record by record; reload everything from the
+            # last commit rather than undo it.
+            self.forget()
             raise
 
-    async def _attempt_once(
-        self, records: Sequence[Record], unstorable: str | None
-    ) -> BatchOutcome:
+    async def write(self, staged: Staged) -> None:
+        """Publish a staged batch's dead letters and derived events, then commit it."""
+        try:
+            await self._write(staged)
+        except BaseException:
+            self.forget()
+            raise
+
+    def settle(self, staged: Staged) -> None:
+        """After ``write``: the batch is committed, so its leads may leave the caches."""
+        self._inflight.pop(staged.serial, None)
+        keep: set[str] = set()
+        for other in self._inflight.values():
+            keep |= other.leads
+        self._trim(keep)
+        if self.sla is not None:
+            self.sla.engine.committed()
+
+    async def _stage(self, records: Sequence[Record], unstorable: str | None) -> Staged:
         await self._load_checkpoints({r.partition for r in records})
         outcome = BatchOutcome()
         fresh: list[Record] = []
@@ -140,10 +170,19 @@ class BatchPipeline:
         decoded = [(r, self._decode(r, unstorable)) for r in fresh]
         events = [d for _, d in decoded if isinstance(d, Event)]
         known = await self.store.existing_ids([e.id for e in events])
+        # A batch still being written is not in the archive yet, but its ids are taken.
+        for other in self._inflight.values():
+            known |= {e.id for e in events if e.id in other.ids}
         states = await self._states({e.subject for e in events})
         if self.sla is not None:
             partitions = {r.partition for r in fresh}
-            await self.sla.engine.prepare(self.sla.store, partitions, states)
+            unsettled = [
+                row
+                for other in self._inflight.values()
+                if other.write is not None and other.write.sla is not None
+                for row in other.write.sla.rows
+            ]
+            await self.sla.engine.prepare(self.sla.store, partitions, states, unsettled)
         if self.closed_loop is not None:
             await self.closed_loop.engine.prepare(self.closed_loop.store, events)
         changed: dict[str, LeadState] = {}
@@ -205,33 +244,49 @@ class BatchPipeline:
         new_checkpoints = self._advance(records, stream)
         sla = self.sla.engine.drain() if self.sla is not None else None
         loop = self.closed_loop.engine.drain() if self.closed_loop is not None else None
+        write = None
+        if new_checkpoints:
+            stored_rejected = outcome.rejected
+            if self.closed_loop is not None:
+                stored_rejected = self.closed_loop.engine.redact(outcome.rejected)
+            write = BatchWrite(self.topic, accepted, list(changed.values()), stored_rejected,
+                               new_checkpoints, sla, loop)  # fmt: skip
+        staged = Staged(
+            serial=self._serial,
+            outcome=outcome,
+            write=write,
+            expected={
+                p: (c.offset if (c := self._checkpoints.get(p)) else None) for p in new_checkpoints
+            },
+            sla_derived=sla.derived if sla is not None else [],
+            loop_derived=loop.derived if loop is not None else [],
+            leads=set(changed),
+            ids={e.id for _, e in accepted},
+        )
+        self._serial += 1
+        # What the next batch must see, before this one is committed.
+        self._inflight[staged.serial] = staged
+        self._checkpoints.update(new_checkpoints)
+        for lead_id, state in changed.items():
+            self._leads[lead_id] = state
+            self._leads.move_to_end(lead_id)
+        return staged
+
+    async def _write(self, staged: Staged) -> None:
+        outcome = staged.outcome
         if outcome.rejected:
             # Dead letters first: if we crash before the commit they are sent again, which
             # consumers can dedupe by source offset; the other order could lose them.
             await self.dead_letters.send(outcome.rejected)
-        if self.sla is not None and sla is not None and sla.derived:
+        if self.sla is not None and staged.sla_derived:
             # Likewise derived events: at least once, deduped by their deterministic ids.
-            await self.sla.derived.send(sla.derived)
-            outcome.derived = sla.derived
-        stored_rejected = outcome.rejected
-        if self.closed_loop is not None and loop is not None:
-            if loop.derived:
-                await self.closed_loop.derived.send(loop.derived)
-                outcome.derived = [*outcome.derived, *loop.derived]
-            stored_rejected = self.closed_loop.engine.redact(outcome.rejected)
-        if new_checkpoints:
-            await self.store.commit(
-                BatchWrite(self.topic, accepted, list(changed.values()), stored_rejected,
-                           new_checkpoints, sla, loop),
-                {p: (c.offset if (c := self._checkpoints.get(p)) else None)
-                 for p in new_checkpoints},
-            )  # fmt: skip
-        self._checkpoints.update(new_checkpoints)
-        for lead_id, state in changed.items():
-            self._remember(lead_id, state)
-        if self.sla is not None:
-            self.sla.engine.committed()
-        return outcome
+            await self.sla.derived.send(staged.sla_derived)
+            outcome.derived = list(staged.sla_derived)
+        if self.closed_loop is not None and staged.loop_derived:
+            await self.closed_loop.derived.send(staged.loop_derived)
+            outcome.derived = [*outcome.derived, *staged.loop_derived]
+        if staged.write is not None:
+            await self.store.commit(staged.write, staged.expected)
 
     def _decode(self, record: Record, unstorable: str | None) -> Event | Tick | Rejection:
         if unstorable is not None:
@@ -280,8 +335,18 @@ class BatchPipeline:
     def _remember(self, lead_id: str, state: LeadState) -> None:
         self._leads[lead_id] = state
         self._leads.move_to_end(lead_id)
-        while len(self._leads) > self.limits.cache_leads:
-            self._leads.popitem(last=False)
+
+    def _trim(self, keep: set[str]) -> None:
+        # Least recently used first; a lead of a batch not yet committed must stay, because
+        # refolding it from the archive would miss that batch.
+        skipped: list[tuple[str, LeadState]] = []
+        while len(self._leads) - len(skipped) > self.limits.cache_leads and self._leads:
+            lead_id, state = self._leads.popitem(last=False)
+            if lead_id in keep:
+                skipped.append((lead_id, state))
+        for lead_id, state in reversed(skipped):
+            self._leads[lead_id] = state
+            self._leads.move_to_end(lead_id, last=False)
 
 
 def _later(current: datetime | None, candidate: datetime) -> datetime:

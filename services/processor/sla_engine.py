@@ -77,9 +77,18 @@ class SlaEngine:
         self._out = SlaWrite()
 
     async def prepare(
-        self, store: SlaStore, partitions: Iterable[int], lead_ids: Iterable[str]
+        self,
+        store: SlaStore,
+        partitions: Iterable[int],
+        lead_ids: Iterable[str],
+        unsettled: Iterable[TimerRow] = (),
     ) -> None:
-        """Load the queues of new partitions and the rows of uncached leads; start an attempt."""
+        """Load the queues of new partitions and the rows of uncached leads; start an attempt.
+
+        ``unsettled``: rows of batches staged but not committed yet (oldest first). The store
+        does not have them, and a lead's row may have changed there without the lead being
+        cached (a threshold fired by stream time alone), so they win over what is loaded.
+        """
         self._dirty.clear()
         self._out = SlaWrite()
         fresh = sorted(p for p in set(partitions) if p not in self._pending)
@@ -90,9 +99,14 @@ class SlaEngine:
                 self._queue(row)
         missing = sorted(lid for lid in set(lead_ids) if lid not in self._rows)
         loaded = await store.load_timers(missing) if missing else {}
+        newer: dict[str, dict[Key, TimerRow]] = {}
+        for row in unsettled:
+            newer.setdefault(row.timer.lead_id, {})[row.timer.key] = row
         for lead_id in missing:
             rows: dict[Key, TimerRow] = {}
-            for row in loaded.get(lead_id, []):
+            staged = newer.get(lead_id, {})
+            for row in [*loaded.get(lead_id, []), *staged.values()]:
+                row = staged.get(row.timer.key, row)
                 # A queued row is the same committed row; keep one object per key.
                 key = row.timer.key
                 rows[key] = self._pending.get(row.partition, {}).get(key, row)
@@ -144,7 +158,8 @@ class SlaEngine:
         return out
 
     def committed(self) -> None:
-        """The drained write is committed: trim the lead cache."""
+        """The drained write is committed: trim the lead cache. (A lead evicted while a
+        later batch is in flight is reloaded with that batch's rows: see ``prepare``.)"""
         self._dirty.clear()
         self._out = SlaWrite()
         while len(self._rows) > self.cache_leads:

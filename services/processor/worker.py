@@ -23,12 +23,14 @@ from events.sla_config import load_sla
 from events.tick import TICK_HEADERS, encode_tick
 from projections.sla import SlaRules, compile_rules
 from services import metrics
+from services.processor.batch import BatchOutcome
 from services.processor.closed_loop import ClosedLoopEngine
 from services.processor.closed_loop_observe import observe_closed_loop
 from services.processor.dead_letters import KafkaDeadLetters
 from services.processor.derived import KafkaDerived
-from services.processor.faust_batches import BatchingApp
+from services.processor.faust_batches import BatchingApp, RecordBatch
 from services.processor.observe import EventTimeClock, observe
+from services.processor.overlap import Overlapped
 from services.processor.pipeline import BatchPipeline, ClosedLoopWiring, Limits, SlaWiring
 from services.processor.sla_engine import SlaEngine
 from services.processor.sla_observe import observe_sla
@@ -155,15 +157,27 @@ def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
         # Thin on purpose: hand each fetched batch over, ack it once committed, count. All
         # decisions live in the pipeline.
         pipeline = await runtime.pipeline()
-        async for batch in stream:
-            started = time.perf_counter()
-            outcome = await pipeline.process(batch.records)
+
+        def done(tag: tuple[RecordBatch, float], outcome: BatchOutcome) -> None:
+            batch, started = tag
             app.ack_batch(batch)
             metrics.BATCH_DURATION.observe(time.perf_counter() - started)
             metrics.BATCH_SIZE.observe(len(batch.records))
             observe(outcome, runtime.clock)
             observe_sla(outcome.derived, runtime.sla_rules)
             observe_closed_loop(outcome.derived, funnel)
+
+        if not settings.overlap_commits:
+            async for batch in stream:
+                started = time.perf_counter()
+                done((batch, started), await pipeline.process(batch.records))
+            return
+        driver: Overlapped[tuple[RecordBatch, float]] = Overlapped(pipeline, done)
+        try:
+            async for batch in stream:
+                await driver.submit((batch, time.perf_counter()), batch.records)
+        finally:
+            await driver.close()
 
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def _consumer_lag() -> None:
