@@ -8,6 +8,11 @@ their partition are skipped.
 Records are evaluated one at a time, in offset order: each accepted event or tick advances its
 partition's stream time, and the SLA engine fires what is due right after that record. So the
 derived ``sla.*`` events depend only on the log, never on how it was cut into batches.
+
+A batch goes through ``stage`` (decode and fold; the caches then hold its result, so the next
+batch can be staged on top of it), ``write`` (dead letters, derived events, the commit) and
+``settle`` (its leads may leave the caches). ``process`` runs the three in a row;
+``services.processor.overlap`` stages the next batch while the previous one is written.
 """
 
 from __future__ import annotations
