@@ -39,9 +39,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from projections.fast_init import fast_init
 from projections.views import SALES_ACTIONS, Handoff, LeadView
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Transition:
     """The lead moved into ``to_stage`` (``from_stage`` None for its first stay)."""
@@ -52,6 +54,7 @@ class Transition:
     event_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StageExit:
     """A stay in ``stage`` ended after ``seconds``, ended by the event ``event_id``."""
@@ -61,6 +64,7 @@ class StageExit:
     event_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Changes:
     """The new facts of one applied event; empty tuples when it changed none of them."""
@@ -74,6 +78,36 @@ class Changes:
 
 
 NO_CHANGES = Changes(transitions=(), exits=(), handoffs_completed=())
+
+
+def appended(old: LeadView, new: LeadView) -> Changes:
+    """``diff(old, new)`` when ``new`` is ``step(old, event)``: the event sorts after every
+    event of ``old``. Then step at most closed the open stay and opened one, and at most ended
+    the last handoff and started one, so the change is read off the tails, not searched for.
+    """
+    old_stages, new_stages = old.stages, new.stages
+    old_handoffs, new_handoffs = old.handoffs, new.handoffs
+    if old_stages is new_stages and old_handoffs is new_handoffs:
+        return NO_CHANGES
+    transitions: tuple[Transition, ...] = ()
+    exits: tuple[StageExit, ...] = ()
+    if old_stages is not new_stages:
+        opened = new_stages[-1]
+        transitions = (
+            Transition(opened.from_stage, opened.stage, opened.entered_at, opened.entered_via),
+        )
+        if old_stages:
+            # In event-time order only the last stay is open; the new one just closed it.
+            closed = new_stages[-2]
+            seconds = (opened.entered_at - closed.entered_at).total_seconds()
+            exits = (StageExit(closed.stage, seconds, opened.entered_via),)
+    completed: tuple[Handoff, ...] = ()
+    if old_handoffs is not new_handoffs and old_handoffs:
+        # Only the last handoff can be open, so only it can have ended now.
+        before, after = old_handoffs[-1], new_handoffs[len(old_handoffs) - 1]
+        if before.action is None and after.action in SALES_ACTIONS:
+            completed = (after,)
+    return Changes(transitions=transitions, exits=exits, handoffs_completed=completed)
 
 
 def diff(old: LeadView, new: LeadView) -> Changes:

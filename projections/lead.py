@@ -33,7 +33,8 @@ from events.envelope import Event
 from events.errors import FieldError, Rejection, RejectReason
 from events.funnel import Funnel
 from events.validation import check_against_funnel
-from projections.changes import Changes, diff
+from projections.changes import Changes, appended, diff
+from projections.fast_init import fast_init
 from projections.step import step
 from projections.views import LeadView, empty_view
 
@@ -72,11 +73,25 @@ class LeadState:
     def __post_init__(self) -> None:
         object.__setattr__(self, "ids", frozenset(e.id for e in self.events))
 
+    @classmethod
+    def _extended(
+        cls, old: LeadState, event: Event, events: tuple[Event, ...], view: LeadView
+    ) -> LeadState:
+        # ``old`` plus one accepted event: the ids grow by one instead of being rebuilt from
+        # the whole history, and ``__init__``/``__post_init__`` are skipped (hot path).
+        new = object.__new__(cls)
+        object.__setattr__(new, "lead_id", old.lead_id)
+        object.__setattr__(new, "events", events)
+        object.__setattr__(new, "view", view)
+        object.__setattr__(new, "ids", old.ids | {event.id})
+        return new
+
     def has(self, event_id: str) -> bool:
         """Whether an event with this id was accepted for this lead (O(1))."""
         return event_id in self.ids
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Applied:
     """The event was accepted. ``out_of_order``: it sorts before an already accepted event
@@ -125,15 +140,19 @@ def apply(state: LeadState, event: Event, funnel: Funnel) -> Applied | Rejected:
     rejection = check(state, event, funnel)
     if rejection is not None:
         return Rejected(rejection)
-    position = bisect_right(state.events, order_key(event), key=order_key)
-    events = (*state.events[:position], event, *state.events[position:])
-    out_of_order = position < len(state.events)
-    if out_of_order:
-        view = _fold_view(state.lead_id, events, funnel)
-    else:
+    old_events = state.events
+    key = order_key(event)
+    # Keys are unique (ids are), so "after the last" is the whole in-order test.
+    if not old_events or order_key(old_events[-1]) < key:
         view = step(state.view, event, funnel)
-    new = LeadState(lead_id=state.lead_id, events=events, view=view)
-    return Applied(state=new, out_of_order=out_of_order, changes=diff(state.view, view))
+        new = LeadState._extended(state, event, (*old_events, event), view)
+        # step only appended: what it did is the change, no need to compare whole views.
+        return Applied(state=new, out_of_order=False, changes=appended(state.view, view))
+    position = bisect_right(old_events, key, key=order_key)
+    events = (*old_events[:position], event, *old_events[position:])
+    view = _fold_view(state.lead_id, events, funnel)
+    new = LeadState._extended(state, event, events, view)
+    return Applied(state=new, out_of_order=True, changes=diff(state.view, view))
 
 
 def fold(lead_id: str, events: Iterable[Event], funnel: Funnel) -> LeadState:

@@ -22,8 +22,6 @@ Stage rules:
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from events.catalog import (
     EventData,
     LeadAssigned,
@@ -45,36 +43,39 @@ def step(view: LeadView, event: Event, funnel: Funnel) -> LeadView:
     The event must already have passed ``check_against_funnel``: stage names are trusted.
     """
     data = event.data
+    time = event.time
     stages = view.stages
     left: str | None = None
     entered: str | None = None
+    current_stage, entered_current_at = view.current_stage, view.entered_current_at
     move = stage_move(data, funnel, has_stage=bool(stages))
     if move is not None:
         entered, reason = move
-        left = view.current_stage
+        left = current_stage
         stages = _open(stages, entered, reason, event, funnel)
+        # The stay just opened is the current one.
+        current_stage, entered_current_at = entered, time
 
     owner_id, team = view.owner_id, view.team
     if isinstance(data, LeadAssigned):
         owner_id, team = data.owner_id, data.team
     created_at = view.created_at
-    if isinstance(data, LeadCreated) and created_at is None:
-        created_at = event.time
+    if created_at is None and isinstance(data, LeadCreated):
+        created_at = time
 
-    current = stages[-1] if stages else None
     return LeadView(
         lead_id=view.lead_id,
         created_at=created_at,
-        current_stage=current.stage if current else None,
-        entered_current_at=current.entered_at if current else None,
+        current_stage=current_stage,
+        entered_current_at=entered_current_at,
         highest_stage=_highest(view.highest_stage, entered, funnel),
         owner_id=owner_id,
         team=team,
         stages=stages,
         handoffs=advance(view.handoffs, event, left, entered, funnel),
         merged_into=data.survivor_id if isinstance(data, LeadMerged) else view.merged_into,
-        first_event_at=view.first_event_at or event.time,
-        last_event_at=event.time,
+        first_event_at=view.first_event_at or time,
+        last_event_at=time,
         event_count=view.event_count + 1,
     )
 
@@ -110,13 +111,27 @@ def _open(
     )
     if not stages:
         return (opened,)
-    return (*stages[:-1], replace(stages[-1], exited_at=event.time), opened)
+    last = stages[-1]
+    # Built directly: ``dataclasses.replace`` costs several times more, once per move.
+    closed = StageSpan(
+        stage=last.stage,
+        team=last.team,
+        entered_at=last.entered_at,
+        exited_at=event.time,
+        entered_via=last.entered_via,
+        from_stage=last.from_stage,
+        reason=last.reason,
+    )
+    return (*stages[:-1], closed, opened)
 
 
 def _highest(highest: str | None, entered: str | None, funnel: Funnel) -> str | None:
     # Side stages rank -1, so they never replace a main-path stage nor become the first value.
-    if entered is None or funnel.rank(entered) < 0:
+    if entered is None:
         return highest
-    if highest is None or funnel.rank(entered) > funnel.rank(highest):
+    rank = funnel.rank(entered)
+    if rank < 0:
+        return highest
+    if highest is None or rank > funnel.rank(highest):
         return entered
     return highest

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from projections.fast_init import fast_init
+
 #: Handoff actions that end the handoff with a sales decision; they carry a latency.
 SALES_ACTIONS: Final = frozenset({"accepted", "rejected", "contacted"})
 #: The lead left the handoff stage for another marketing stage: no sales action to time.
@@ -22,6 +24,7 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return (end - start).total_seconds()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StageSpan:
     """One stay of the lead in one stage, from the event that moved it in to the next move."""
@@ -40,6 +43,7 @@ class StageSpan:
         return _seconds(self.entered_at, self.exited_at)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Handoff:
     """One marketing -> sales handoff: from entering the handoff stage to the first action.
@@ -92,6 +96,7 @@ class StageTime:
     latest_seconds: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LeadView:
     """Everything the read models need about one lead, derived from its sorted history.
