@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 from events.envelope import Event
 from events.errors import RejectReason
-from projections.changes import Changes
+from projections.changes import Changes, appended, diff
 from projections.lead import Applied, LeadState, apply, empty, fold, order_key
-from projections.views import SALES_ACTIONS
+from projections.step import step
+from projections.views import SALES_ACTIONS, empty_view
 
 from .factories import (
     FUNNEL,
@@ -194,3 +195,35 @@ def test_the_view_holds_together(journey: list[Event]) -> None:
     assert len(open_handoffs) <= 1
     if open_handoffs:
         assert view.current_stage == FUNNEL.handoff_stage
+
+
+@FAST
+@given(deliveries(copies=2))
+def test_the_in_order_shortcut_reports_what_diffing_the_whole_views_would(
+    delivered: tuple[list[Event], list[Event]],
+) -> None:
+    _, arrival = delivered
+    state = empty(LEAD)
+    for event in arrival:
+        result = apply(state, event, FUNNEL)
+        if isinstance(result, Applied):
+            # Both paths: refolds use diff itself, in-order events the tail shortcut.
+            assert result.changes == diff(state.view, result.state.view)
+            assert result.state.ids == frozenset(e.id for e in result.state.events)
+            assert result.state == fold(LEAD, result.state.events, FUNNEL)
+            state = result.state
+
+
+@FAST
+@given(deliveries())
+def test_the_tail_shortcut_equals_diff_after_every_in_order_step(
+    delivered: tuple[list[Event], list[Event]],
+) -> None:
+    _, arrival = delivered
+    # Each prefix of the sorted accepted history, extended by the next event in order.
+    ordered = fold(LEAD, arrival, FUNNEL).events
+    view = empty_view(LEAD)
+    for event in ordered:
+        after = step(view, event, FUNNEL)
+        assert appended(view, after) == diff(view, after)
+        view = after
