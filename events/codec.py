@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import orjson
 from pydantic import ValidationError, create_model
@@ -119,21 +118,11 @@ def _decode_checked(obj: dict[str, Any], raw_data: Any, registry: Registry) -> E
     return _construct(fields)
 
 
-#: Per registry, per payload model: the envelope with ``data`` typed as that model, so the
-#: accepted path validates header and payload in one pydantic call.
-_ENVELOPES: WeakKeyDictionary[Registry, dict[str, type[EnvelopeHeader]]] = WeakKeyDictionary()
-
-
-def _envelope_of(registry: Registry, type_: str) -> type[EnvelopeHeader]:
-    per_type = _ENVELOPES.setdefault(registry, {})
-    envelope = per_type.get(type_)
-    if envelope is None:
-        model = registry.model(type_)
-        envelope = create_model(
-            f"{model.__name__}Envelope", __base__=EnvelopeHeader, data=(model, ...)
-        )
-        per_type[type_] = envelope
-    return envelope
+#: Per registry, per readable (type, version): the envelope with ``data`` typed as the
+#: type's model (so the accepted path validates header and payload in one pydantic call),
+#: whether an upcast is needed, and the dataschema URI. Only readable pairs are cached, so
+#: the table stays as small as the catalog whatever the input.
+_FAST: dict[Registry, dict[tuple[str, int], tuple[type[EnvelopeHeader], bool, int, str]]] = {}
 
 
 def _fast_decode(obj: dict[str, Any], raw_data: Any, registry: Registry) -> Event | None:
@@ -144,21 +133,49 @@ def _fast_decode(obj: dict[str, Any], raw_data: Any, registry: Registry) -> Even
     type_, version = obj.get("type"), obj.get("schemaversion")
     if type(type_) is not str or type(version) is not int or type(raw_data) is not dict:
         return None
+    per_registry = _FAST.get(registry)
+    if per_registry is None:
+        per_registry = _FAST.setdefault(registry, {})
+    entry = per_registry.get((type_, version))
+    if entry is None:
+        if not _readable(registry, type_, version):
+            return None
+        entry = per_registry[(type_, version)] = _new_entry(registry, type_, version)
+    envelope, needs_upcast, current, uri = entry
+    if needs_upcast:
+        try:
+            obj = {**obj, "data": registry.upcast(type_, version, raw_data)}
+        except UnknownVersion:  # a gap in the upcaster chain: the checked path says so
+            return None
     try:
-        envelope = _envelope_of(registry, type_)
-        upcast = registry.upcast(type_, version, raw_data)
-    except (UnknownType, UnknownVersion):
-        return None
-    try:
-        validated = envelope.model_validate(obj if upcast is raw_data else {**obj, "data": upcast})
+        validated = envelope.model_validate(obj)
     except ValidationError:
         return None
     # The validated instance is dropped, so its fresh field dict can become the event's.
     fields = validated.__dict__
-    model = type(fields["data"])
-    fields["schemaversion"] = model.VERSION
-    fields["dataschema"] = dataschema_uri(model.TYPE, model.VERSION)
+    fields["schemaversion"] = current
+    fields["dataschema"] = uri
     return _construct(fields)
+
+
+def _readable(registry: Registry, type_: str, version: int) -> bool:
+    try:
+        return version in registry.versions(type_)
+    except UnknownType:
+        return False
+
+
+def _new_entry(
+    registry: Registry, type_: str, version: int
+) -> tuple[type[EnvelopeHeader], bool, int, str]:
+    model = registry.model(type_)
+    envelope = create_model(f"{model.__name__}Envelope", __base__=EnvelopeHeader, data=(model, ...))
+    return (
+        envelope,
+        version != model.VERSION,
+        model.VERSION,
+        dataschema_uri(model.TYPE, model.VERSION),
+    )
 
 
 def _construct(fields: dict[str, Any]) -> Event:
