@@ -241,12 +241,26 @@ class PostgresProjectionStore:
         leads: Sequence[LeadState],
         before: Mapping[str, LeadState],
     ) -> None:
-        await conn.execute(_UPSERT_LEAD, *_columns([lead_row(s) for s in leads], len(LEAD_COLUMNS)))
+        # A committed lead with events has its row: update it. Without events it has none:
+        # insert. Without a ``before`` entry it may have either: upsert.
+        rows: dict[str, list[tuple[Any, ...]]] = {"update": [], "insert": [], "upsert": []}
+        for s in leads:
+            previous = before.get(s.lead_id)
+            how = "upsert" if previous is None else "update" if previous.events else "insert"
+            rows[how].append(lead_row(s))
+        if rows["update"]:
+            await conn.execute(_UPDATE_LEAD, *_columns(rows["update"], len(LEAD_COLUMNS)))
+        if rows["insert"]:
+            await conn.copy_records_to_table(
+                "lead_current", columns=LEAD_COLUMNS, records=rows["insert"]
+            )
+        if rows["upsert"]:
+            await conn.execute(_UPSERT_LEAD, *_columns(rows["upsert"], len(LEAD_COLUMNS)))
         stages = delta(leads, before, _stages, stage_row)
         handoffs = delta(leads, before, _handoffs, handoff_row)
-        for table, d, upsert, width in (
-            ("lead_stage_history", stages, _UPSERT_STAGE, len(STAGE_COLUMNS)),
-            ("lead_handoff", handoffs, _UPSERT_HANDOFF, len(HANDOFF_COLUMNS)),
+        for table, d, columns, update in (
+            ("lead_stage_history", stages, STAGE_COLUMNS, _UPDATE_STAGE),
+            ("lead_handoff", handoffs, HANDOFF_COLUMNS, _UPDATE_HANDOFF),
         ):
             if d.cut_ids:
                 await conn.execute(
@@ -255,8 +269,10 @@ class PostgresProjectionStore:
                     d.cut_ids,
                     d.cut_seqs,
                 )
-            if d.rows:
-                await conn.execute(upsert, *_columns(d.rows, width))
+            if d.updated:
+                await conn.execute(update, *_columns(d.updated, len(columns)))
+            if d.inserted:
+                await conn.copy_records_to_table(table, columns=columns, records=d.inserted)
 
 
 STAGE_COLUMNS = (
@@ -308,16 +324,38 @@ _HANDOFF_TYPES = (
     "text", "int", "timestamptz", "text", "timestamptz", "text", "timestamptz", "text", "float8",
     "float8", "float8",
 )  # fmt: skip
-_UPSERT_STAGE = _upsert("lead_stage_history", STAGE_COLUMNS, _STAGE_TYPES, 2)
-_UPSERT_HANDOFF = _upsert("lead_handoff", HANDOFF_COLUMNS, _HANDOFF_TYPES, 2)
+
+
+def _update(table: str, columns: Sequence[str], types: Sequence[str]) -> str:
+    """One set-based UPDATE of rows keyed by (lead_id, seq), passed as one array per column."""
+    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
+    return (
+        f"UPDATE {table} t SET "
+        + ", ".join(f"{c} = d.{c}" for c in columns[2:])
+        + f" FROM unnest({arrays}) AS d({', '.join(columns)})"
+        " WHERE t.lead_id = d.lead_id AND t.seq = d.seq"
+    )
+
+
+_UPDATE_LEAD = (
+    "UPDATE lead_current t SET "
+    + ", ".join(f"{c} = d.{c}" for c in LEAD_COLUMNS[1:])
+    + ", updated_at = now() FROM unnest("
+    + ", ".join(f"${i}::{t}[]" for i, t in enumerate(_LEAD_TYPES, 1))
+    + f") AS d({', '.join(LEAD_COLUMNS)}) WHERE t.lead_id = d.lead_id"
+)
+_UPDATE_STAGE = _update("lead_stage_history", STAGE_COLUMNS, _STAGE_TYPES)
+_UPDATE_HANDOFF = _update("lead_handoff", HANDOFF_COLUMNS, _HANDOFF_TYPES)
 
 
 @dataclass(slots=True)
 class Delta:
     """What turns the stored rows of one table into the new ones: for each ``cut_ids[i]``,
-    delete its rows with seq >= ``cut_seqs[i]``; then upsert ``rows`` by (lead_id, seq)."""
+    delete its rows with seq >= ``cut_seqs[i]``; then update the stored rows ``updated`` by
+    (lead_id, seq) and insert the rows ``inserted``, which no stored row has the key of."""
 
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    updated: list[tuple[Any, ...]] = field(default_factory=list)
+    inserted: list[tuple[Any, ...]] = field(default_factory=list)
     cut_ids: list[str] = field(default_factory=list)
     cut_seqs: list[int] = field(default_factory=list)
 
@@ -343,14 +381,16 @@ def delta(
         if previous is None:
             out.cut_ids.append(lead_id)
             out.cut_seqs.append(0)
-            out.rows.extend(row(lead_id, i, x) for i, x in enumerate(new))
+            out.inserted.extend(row(lead_id, i, x) for i, x in enumerate(new))
             continue
         old = items(previous)
         if len(old) > len(new):
             out.cut_ids.append(lead_id)
             out.cut_seqs.append(len(new))
         for i, x in enumerate(new):
+            if i >= len(old):
+                out.inserted.append(row(lead_id, i, x))
             # Views share unchanged spans, so identity settles most comparisons.
-            if i >= len(old) or (old[i] is not x and old[i] != x):
-                out.rows.append(row(lead_id, i, x))
+            elif old[i] is not x and old[i] != x:
+                out.updated.append(row(lead_id, i, x))
     return out
