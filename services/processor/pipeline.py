@@ -179,6 +179,9 @@ class BatchPipeline:
         for other in self._inflight.values():
             known |= {e.id for e in events if e.id in other.ids}
         states = await self._states({e.subject for e in events})
+        # What the store holds for these leads when this batch commits (a batch in flight
+        # commits first, or this one is voided); the store writes only rows that differ.
+        committed = dict(states)
         if self.sla is not None:
             partitions = {r.partition for r in fresh}
             unsettled = [
@@ -255,7 +258,7 @@ class BatchPipeline:
             if self.closed_loop is not None:
                 stored_rejected = self.closed_loop.engine.redact(outcome.rejected)
             write = BatchWrite(self.topic, accepted, list(changed.values()), stored_rejected,
-                               new_checkpoints, sla, loop)  # fmt: skip
+                               new_checkpoints, sla, loop, committed)  # fmt: skip
         staged = Staged(
             serial=self._serial,
             outcome=outcome,

@@ -5,8 +5,8 @@ The Postgres store and the Kafka dead-letter sink implement them; unit tests use
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from events.envelope import Event
@@ -40,6 +40,9 @@ class BatchWrite:
     sla: SlaWrite | None = None
     #: identities, duplicate pairs and suppressed re-handoffs; None without the closed loop.
     closed_loop: ClosedLoopWrite | None = None
+    #: what is committed for (some of) the leads in ``leads``, so the store writes only the
+    #: rows that differ; a lead without an entry has all its rows rewritten.
+    before: Mapping[str, LeadState] = field(default_factory=dict)
 
 
 class CheckpointMoved(Exception):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
@@ -14,6 +15,7 @@ from events.envelope import Event
 from projections.closed_loop.duplicates import Holder
 from projections.lead import LeadState
 from projections.sla_emit import TimerRow
+from projections.views import Handoff, StageSpan
 from services.processor.ports import (
     BatchWrite,
     CheckpointMoved,
@@ -29,17 +31,34 @@ LEAD_COLUMNS = (
     "created_at", "entered_current_at", "first_event_at", "last_event_at", "event_count",
     "merged_into", "handoff_started_at", "handoff_action", "handoff_latency_seconds",
 )  # fmt: skip
-_UPSERT_LEAD = (
-    f"INSERT INTO lead_current ({', '.join(LEAD_COLUMNS)}) VALUES "
-    f"({', '.join(f'${i}' for i in range(1, len(LEAD_COLUMNS) + 1))}) "
-    "ON CONFLICT (lead_id) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in LEAD_COLUMNS[1:])
-    + ", updated_at = now()"
-)
+_LEAD_TYPES = (
+    "text", "text", "text", "text", "text", "text", "timestamptz", "timestamptz",
+    "timestamptz", "timestamptz", "int", "text", "timestamptz", "text", "float8",
+)  # fmt: skip
+
+
+def _upsert(table: str, columns: Sequence[str], types: Sequence[str], key: int) -> str:
+    """One set-based upsert of many rows, passed as one array per column (unnest): a single
+    statement instead of a round of executemany per row. ``key``: the leading key columns."""
+    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+        f" ON CONFLICT ({', '.join(columns[:key])}) DO UPDATE SET "
+        + ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[key:])
+    )
+
+
+_UPSERT_LEAD = _upsert("lead_current", LEAD_COLUMNS, _LEAD_TYPES, 1) + ", updated_at = now()"
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows transposed into one list per column, the arguments of an unnest statement."""
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def _retryable(
@@ -171,7 +190,7 @@ class PostgresProjectionStore:
                     records=[archive_row(r, e) for r, e in batch.accepted],
                 )  # fmt: skip
             if batch.leads:
-                await self._write_leads(conn, batch.leads)
+                await self._write_leads(conn, batch.leads, batch.before)
             if batch.sla is not None:
                 await sla_rows.write_sla(conn, batch.sla)
             if batch.closed_loop is not None:
@@ -183,16 +202,19 @@ class PostgresProjectionStore:
                     " ON CONFLICT DO NOTHING",
                     [rejected_row(x) for x in batch.rejected],
                 )
-            await conn.executemany(
+            marks = sorted(batch.checkpoints.items())
+            await conn.execute(
                 "INSERT INTO projection_checkpoint"
                 " (consumer, kafka_topic, kafka_partition, kafka_offset, stream_time)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (consumer, kafka_topic, kafka_partition)"
+                " SELECT $1, $2, * FROM unnest($3::int[], $4::bigint[], $5::timestamptz[])"
+                " ON CONFLICT (consumer, kafka_topic, kafka_partition)"
                 " DO UPDATE SET kafka_offset = EXCLUDED.kafka_offset,"
                 " stream_time = EXCLUDED.stream_time, updated_at = now()",
-                [
-                    (self.consumer, batch.topic, p, c.offset, c.stream_time)
-                    for p, c in sorted(batch.checkpoints.items())
-                ],
+                self.consumer,
+                batch.topic,
+                [p for p, _ in marks],
+                [c.offset for _, c in marks],
+                [c.stream_time for _, c in marks],
             )
 
     async def _fence(
@@ -213,18 +235,44 @@ class PostgresProjectionStore:
             if stored.get(partition) != offset:
                 raise CheckpointMoved(f"partition {partition}: {stored.get(partition)} != {offset}")
 
-    async def _write_leads(self, conn: asyncpg.Connection, leads: Sequence[LeadState]) -> None:
-        ids = [s.lead_id for s in leads]
-        await conn.executemany(_UPSERT_LEAD, [lead_row(s) for s in leads])
-        # A late event can rewrite any part of a lead's history, so its rows are replaced.
-        await conn.execute("DELETE FROM lead_stage_history WHERE lead_id = ANY($1::text[])", ids)
-        await conn.execute("DELETE FROM lead_handoff WHERE lead_id = ANY($1::text[])", ids)
-        await conn.copy_records_to_table(
-            "lead_stage_history", columns=STAGE_COLUMNS, records=stage_rows(leads)
-        )
-        await conn.copy_records_to_table(
-            "lead_handoff", columns=HANDOFF_COLUMNS, records=handoff_rows(leads)
-        )
+    async def _write_leads(
+        self,
+        conn: asyncpg.Connection,
+        leads: Sequence[LeadState],
+        before: Mapping[str, LeadState],
+    ) -> None:
+        # A committed lead with events has its row: update it. Without events it has none:
+        # insert. Without a ``before`` entry it may have either: upsert.
+        rows: dict[str, list[tuple[Any, ...]]] = {"update": [], "insert": [], "upsert": []}
+        for s in leads:
+            previous = before.get(s.lead_id)
+            how = "upsert" if previous is None else "update" if previous.events else "insert"
+            rows[how].append(lead_row(s))
+        if rows["update"]:
+            await conn.execute(_UPDATE_LEAD, *_columns(rows["update"], len(LEAD_COLUMNS)))
+        if rows["insert"]:
+            await conn.copy_records_to_table(
+                "lead_current", columns=LEAD_COLUMNS, records=rows["insert"]
+            )
+        if rows["upsert"]:
+            await conn.execute(_UPSERT_LEAD, *_columns(rows["upsert"], len(LEAD_COLUMNS)))
+        stages = delta(leads, before, _stages, stage_row)
+        handoffs = delta(leads, before, _handoffs, handoff_row)
+        for table, d, columns, update in (
+            ("lead_stage_history", stages, STAGE_COLUMNS, _UPDATE_STAGE),
+            ("lead_handoff", handoffs, HANDOFF_COLUMNS, _UPDATE_HANDOFF),
+        ):
+            if d.cut_ids:
+                await conn.execute(
+                    f"DELETE FROM {table} t USING unnest($1::text[], $2::int[]) AS d(lead_id, seq)"
+                    " WHERE t.lead_id = d.lead_id AND t.seq >= d.seq",
+                    d.cut_ids,
+                    d.cut_seqs,
+                )
+            if d.updated:
+                await conn.execute(update, *_columns(d.updated, len(columns)))
+            if d.inserted:
+                await conn.copy_records_to_table(table, columns=columns, records=d.inserted)
 
 
 STAGE_COLUMNS = (
@@ -237,21 +285,112 @@ HANDOFF_COLUMNS = (
 )  # fmt: skip
 
 
+def stage_row(lead_id: str, seq: int, sp: StageSpan) -> tuple[Any, ...]:
+    return (
+        lead_id, seq, sp.stage, sp.team, sp.entered_at, sp.exited_at, sp.seconds,
+        sp.from_stage, sp.reason, sp.entered_via,
+    )  # fmt: skip
+
+
+def handoff_row(lead_id: str, seq: int, h: Handoff) -> tuple[Any, ...]:
+    return (
+        lead_id, seq, h.started_at, h.start_event_id, h.assigned_at, h.action, h.action_at,
+        h.action_event_id, h.latency_seconds, h.system_delay_seconds, h.human_delay_seconds,
+    )  # fmt: skip
+
+
 def stage_rows(leads: Iterable[LeadState]) -> list[tuple[Any, ...]]:
     """``lead_stage_history`` rows: one per stay, numbered from 0 per lead."""
-    return [
-        (s.lead_id, i, sp.stage, sp.team, sp.entered_at, sp.exited_at, sp.seconds,
-         sp.from_stage, sp.reason, sp.entered_via)
-        for s in leads
-        for i, sp in enumerate(s.view.stages)
-    ]  # fmt: skip
+    return [stage_row(s.lead_id, i, sp) for s in leads for i, sp in enumerate(s.view.stages)]
 
 
 def handoff_rows(leads: Iterable[LeadState]) -> list[tuple[Any, ...]]:
     """``lead_handoff`` rows: one per marketing -> sales handoff, numbered from 0 per lead."""
-    return [
-        (s.lead_id, i, h.started_at, h.start_event_id, h.assigned_at, h.action, h.action_at,
-         h.action_event_id, h.latency_seconds, h.system_delay_seconds, h.human_delay_seconds)
-        for s in leads
-        for i, h in enumerate(s.view.handoffs)
-    ]  # fmt: skip
+    return [handoff_row(s.lead_id, i, h) for s in leads for i, h in enumerate(s.view.handoffs)]
+
+
+def _stages(s: LeadState) -> tuple[StageSpan, ...]:
+    return s.view.stages
+
+
+def _handoffs(s: LeadState) -> tuple[Handoff, ...]:
+    return s.view.handoffs
+
+
+_STAGE_TYPES = (
+    "text", "int", "text", "text", "timestamptz", "timestamptz", "float8", "text", "text", "text",
+)  # fmt: skip
+_HANDOFF_TYPES = (
+    "text", "int", "timestamptz", "text", "timestamptz", "text", "timestamptz", "text", "float8",
+    "float8", "float8",
+)  # fmt: skip
+
+
+def _update(table: str, columns: Sequence[str], types: Sequence[str]) -> str:
+    """One set-based UPDATE of rows keyed by (lead_id, seq), passed as one array per column."""
+    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
+    return (
+        f"UPDATE {table} t SET "
+        + ", ".join(f"{c} = d.{c}" for c in columns[2:])
+        + f" FROM unnest({arrays}) AS d({', '.join(columns)})"
+        " WHERE t.lead_id = d.lead_id AND t.seq = d.seq"
+    )
+
+
+_UPDATE_LEAD = (
+    "UPDATE lead_current t SET "
+    + ", ".join(f"{c} = d.{c}" for c in LEAD_COLUMNS[1:])
+    + ", updated_at = now() FROM unnest("
+    + ", ".join(f"${i}::{t}[]" for i, t in enumerate(_LEAD_TYPES, 1))
+    + f") AS d({', '.join(LEAD_COLUMNS)}) WHERE t.lead_id = d.lead_id"
+)
+_UPDATE_STAGE = _update("lead_stage_history", STAGE_COLUMNS, _STAGE_TYPES)
+_UPDATE_HANDOFF = _update("lead_handoff", HANDOFF_COLUMNS, _HANDOFF_TYPES)
+
+
+@dataclass(slots=True)
+class Delta:
+    """What turns the stored rows of one table into the new ones: for each ``cut_ids[i]``,
+    delete its rows with seq >= ``cut_seqs[i]``; then update the stored rows ``updated`` by
+    (lead_id, seq) and insert the rows ``inserted``, which no stored row has the key of."""
+
+    updated: list[tuple[Any, ...]] = field(default_factory=list)
+    inserted: list[tuple[Any, ...]] = field(default_factory=list)
+    cut_ids: list[str] = field(default_factory=list)
+    cut_seqs: list[int] = field(default_factory=list)
+
+
+def delta(
+    leads: Iterable[LeadState],
+    before: Mapping[str, LeadState],
+    items: Callable[[LeadState], Sequence[T]],
+    row: Callable[[str, int, T], tuple[Any, ...]],
+) -> Delta:
+    """The row changes from ``before`` (what is committed) to ``leads``, by position.
+
+    Rows are numbered per lead, so comparing the two sequences seq by seq gives exactly the
+    rows a full rewrite would change: an in-order event touches the closed previous stay and
+    the new one; a late event that splits a stay or drops a ``lead.created`` stay changes the
+    rows from there on. A lead with no ``before`` entry has all its rows deleted and written.
+    """
+    out = Delta()
+    for state in leads:
+        lead_id = state.lead_id
+        new = items(state)
+        previous = before.get(lead_id)
+        if previous is None:
+            out.cut_ids.append(lead_id)
+            out.cut_seqs.append(0)
+            out.inserted.extend(row(lead_id, i, x) for i, x in enumerate(new))
+            continue
+        old = items(previous)
+        if len(old) > len(new):
+            out.cut_ids.append(lead_id)
+            out.cut_seqs.append(len(new))
+        for i, x in enumerate(new):
+            if i >= len(old):
+                out.inserted.append(row(lead_id, i, x))
+            # Views share unchanged spans, so identity settles most comparisons.
+            elif old[i] is not x and old[i] != x:
+                out.updated.append(row(lead_id, i, x))
+    return out

@@ -9,7 +9,7 @@ import pytest
 
 from events.codec import encode
 from events.envelope import Event
-from projections.lead import LeadState
+from projections.lead import LeadState, empty, fold
 from projections.sla_emit import TimerRow
 from projections.sla_volume import VolumeFact
 from services.processor.pipeline import BatchPipeline, Limits
@@ -86,6 +86,12 @@ class InMemoryStore:
             raise StoreUnavailable("ConnectionResetError: connection lost")
         if any(event.id in self.refuse for _, event in batch.accepted):
             raise UnstorableBatch("invalid byte sequence")
+        for state in batch.leads:
+            # The store writes only the rows that differ from ``before``, so it must be
+            # exactly what is committed.
+            if (previous := batch.before.get(state.lead_id)) is not None:
+                held = self.leads.get(state.lead_id, empty(state.lead_id))
+                assert previous.view == held.view, state.lead_id
         self.commits.append(batch)
         for _, event in batch.accepted:
             self.archive[event.id] = event
@@ -204,6 +210,7 @@ async def test_a_checkpoint_moved_by_another_worker_makes_the_batch_reload_and_r
     await pipe.process([record(0, JOURNEY[0])])
     # Another worker owned partition 0 for a moment and applied offset 1.
     store.archive[JOURNEY[1].id] = JOURNEY[1]
+    store.leads[LEAD] = fold(LEAD, JOURNEY[:2], FUNNEL)
     store.move_checkpoint_once = (0, Checkpoint(1, at(10)))
     outcome = await pipe.process([record(1, JOURNEY[1]), record(2, JOURNEY[2])])
     assert [e.id for e in outcome.accepted] == [JOURNEY[2].id]
