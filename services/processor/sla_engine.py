@@ -172,11 +172,17 @@ class SlaEngine:
             if key not in new and timer.outcome is not None:
                 continue
             old = rows.get(key)
-            if key in new or old is None or old.partition != partition:
+            if (
+                key in new
+                or old is None
+                or old.partition != partition
+                or ((at := old.next_fire_at) is not None and at < stream_time)
+            ):
+                # Built from the fold's timer even when it equals the row's: a row loaded
+                # from the store holds equal instants in another time zone, and the derived
+                # events carry the fold's, as a refold's do.
                 row = TimerRow(timer, partition, old.emitted if old else frozenset())
                 self._settle(row, old, stream_time)
-            elif (at := old.next_fire_at) is not None and at < stream_time:
-                self._settle(old, old, stream_time)
 
     def _refold(
         self,
