@@ -15,15 +15,22 @@ assignment after the start, or the start itself when the start stage is sales-ow
 lead already had an owner. Before ``assigned_at`` a delay is the system's (routing), after it
 a person's.
 
+``step_timers`` is the same walk one event at a time: a ``SlaFold`` holds what the walk
+carries (stage, owner, team, the running timers with their thresholds, every timer so far),
+and an event that sorts after every folded one gives the next fold plus the timers it changed.
+The processor steps a lead's fold on each in-order event instead of rewalking its history;
+``fold_timers(...).timers == timers(...)`` for every history (a property test checks it at
+every prefix).
+
 Whether a timer has *fired* (warned, breached) depends on stream time, not on the history;
 that is ``projections.sla_emit``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Literal
 
 from events.catalog import (
@@ -37,7 +44,7 @@ from events.catalog import (
 from events.envelope import Event
 from events.funnel import Funnel, Team
 from events.sla_config import ALWAYS_ON, SlaConfig, StopRule
-from projections.lead import LeadState
+from projections.lead import LeadState, order_key
 from projections.sla_clock import AlwaysOn, BusinessHours, Clock
 from projections.step import stage_move
 
@@ -66,9 +73,12 @@ class SlaRules:
     funnel: Funnel
     policies: tuple[Policy, ...]
     by_name: dict[str, Policy] = field(init=False, repr=False, compare=False)
+    #: a policy's position in ``policies``: timers of one instant sort in this order
+    order: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_name", {p.name: p for p in self.policies})
+        object.__setattr__(self, "order", {p.name: i for i, p in enumerate(self.policies)})
 
 
 def compile_rules(config: SlaConfig, funnel: Funnel) -> SlaRules:
@@ -183,7 +193,7 @@ def timers(state: LeadState, rules: SlaRules) -> tuple[Timer, ...]:
                 running.append(_Running(policy, event, event.time if owned else None))
 
     done.extend(_timer(state.lead_id, run, owner, team, None) for run in running)
-    order = {p.name: i for i, p in enumerate(rules.policies)}
+    order = rules.order
     return tuple(sorted(done, key=lambda t: (t.started_at, order[t.policy], t.cycle)))
 
 
@@ -235,11 +245,170 @@ def _timer(
     )
 
 
-@lru_cache(maxsize=65536)
-def _thresholds(p: Policy, start: datetime) -> tuple[datetime, datetime, tuple[datetime, ...]]:
-    # Every event of a lead recomputes its timers; their thresholds never change.
+Thresholds = tuple[datetime, datetime, tuple[datetime, ...]]
+
+
+def _thresholds(p: Policy, start: datetime) -> Thresholds:
     return (
         p.clock.deadline(start, p.warning),
         p.clock.deadline(start, p.limit),
         tuple(p.clock.deadline(start, p.limit + after) for after, _ in p.escalations),
     )
+
+
+# --- the same walk, one event at a time --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Live:
+    """A running timer: its ``Timer`` as of the latest event, and the contacts it counted."""
+
+    timer: Timer
+    policy: Policy
+    contacts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SlaFold:
+    """What the timer walk carries after ``count`` events of one lead.
+
+    ``timers`` is every timer so far, in ``timers()`` order, each as ``timers()`` of the
+    folded prefix gives it; ``running`` is the ones still running, in start order.
+    """
+
+    lead_id: str
+    stage: str | None = None
+    owner: str | None = None
+    team: str | None = None
+    running: tuple[_Live, ...] = ()
+    timers: tuple[Timer, ...] = ()
+    count: int = 0
+    #: ``order_key`` of the last folded event: the next one must sort after it
+    last: tuple[datetime, int, str] | None = None
+
+    def thresholds(self) -> dict[tuple[str, str, datetime], Thresholds]:
+        """The thresholds of every timer, for a refold of the same lead to reuse."""
+        return {
+            (t.policy, t.cycle, t.started_at): (t.warn_at, t.deadline, t.escalate_at)
+            for t in self.timers
+        }
+
+
+def start_fold(lead_id: str) -> SlaFold:
+    """The fold of a lead before any event."""
+    return SlaFold(lead_id)
+
+
+def fold_timers(
+    lead_id: str,
+    events: Iterable[Event],
+    rules: SlaRules,
+    known: Mapping[tuple[str, str, datetime], Thresholds] | None = None,
+) -> SlaFold:
+    """The fold of a history already in ``order_key`` order (``LeadState.events``).
+
+    ``known``: thresholds of timers computed before (``SlaFold.thresholds``), reused rather
+    than recomputed on the policy clock; they depend only on the policy and the start.
+    """
+    out = SlaFold(lead_id)
+    for event in events:
+        out, _ = step_timers(out, event, rules, known)
+    return out
+
+
+def step_timers(
+    fold: SlaFold,
+    event: Event,
+    rules: SlaRules,
+    known: Mapping[tuple[str, str, datetime], Thresholds] | None = None,
+) -> tuple[SlaFold, tuple[Timer, ...]]:
+    """Fold one more event, which must sort after every folded one (else ``ValueError``).
+
+    Returns the new fold and the timers that event changed or started (their new values),
+    in ``timers()`` order. Every other timer is exactly as before.
+    """
+    key = order_key(event)
+    if fold.last is not None and key <= fold.last:
+        raise ValueError(f"event {event.id} does not sort after the folded history")
+    lead_id, owner, team = fold.lead_id, fold.owner, fold.team
+    data = event.data
+    changed: list[Timer] = []
+    running = fold.running
+    stage = fold.stage
+
+    def stopped(live: _Live, outcome: Outcome, reason: str) -> Timer:
+        t = live.timer
+        return Timer(
+            lead_id, t.policy, t.cycle, t.started_at, t.warn_at, t.deadline, t.escalate_at,
+            event.time, outcome, reason, event.id, owner, team, t.assigned_at,
+        )  # fmt: skip
+
+    if isinstance(data, LeadAssigned):
+        owner, team = data.owner_id, data.team
+        lives: list[_Live] = []
+        for live in running:
+            t = live.timer
+            assigned_at = t.assigned_at or event.time
+            if (t.owner_id, t.team, t.assigned_at) != (owner, team, assigned_at):
+                t = Timer(
+                    lead_id, t.policy, t.cycle, t.started_at, t.warn_at, t.deadline,
+                    t.escalate_at, None, None, None, None, owner, team, assigned_at,
+                )  # fmt: skip
+                changed.append(t)
+                live = _Live(t, live.policy, live.contacts)
+            lives.append(live)
+        running = tuple(lives)
+    elif isinstance(data, LeadMerged):
+        changed = [stopped(live, "cancelled", "merged") for live in running]
+        running = ()
+    elif isinstance(data, LeadContacted):
+        lives = []
+        for live in running:
+            contacts = live.contacts + 1
+            p = live.policy
+            if p.stop is StopRule.FIRST_SALES_ACTION or (
+                p.stop is StopRule.CONTACTS and contacts >= p.contacts
+            ):
+                changed.append(stopped(live, "met", "contacted"))
+            else:
+                lives.append(_Live(live.timer, p, contacts))
+        running = tuple(lives)
+    else:
+        move = stage_move(data, rules.funnel, has_stage=stage is not None)
+        if move is not None:
+            target = move[0]
+            funnel = rules.funnel
+            lives = []
+            for live in running:
+                verdict = _on_move(live.policy, data, target, funnel)
+                if verdict is None:
+                    lives.append(live)
+                else:
+                    changed.append(stopped(live, *verdict))
+            stage = target
+            owned = owner is not None and funnel.team_of(target) is Team.SALES
+            for policy in rules.policies:
+                if policy.start_stage != target:
+                    continue
+                found = known.get((policy.name, event.id, event.time)) if known else None
+                warn_at, deadline, escalate_at = found or _thresholds(policy, event.time)
+                t = Timer(
+                    lead_id, policy.name, event.id, event.time, warn_at, deadline, escalate_at,
+                    None, None, None, None, owner, team, event.time if owned else None,
+                )  # fmt: skip
+                changed.append(t)
+                lives.append(_Live(t, policy))
+            running = tuple(lives)
+    all_timers = fold.timers
+    if changed:
+        order = rules.order
+        new = {t.key: t for t in changed}
+        kept = [new.pop(t.key, t) for t in all_timers]
+        # What is left in ``new`` started with this event, so it sorts after every earlier
+        # start except those of the same instant: sort by the ``timers()`` key to be exact.
+        all_timers = tuple(
+            sorted([*kept, *new.values()], key=lambda t: (t.started_at, order[t.policy], t.cycle))
+        )
+        changed.sort(key=lambda t: (t.started_at, order[t.policy], t.cycle))
+    out = SlaFold(lead_id, stage, owner, team, running, all_timers, fold.count + 1, key)
+    return out, tuple(changed)

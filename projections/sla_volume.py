@@ -19,6 +19,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from events.catalog import LeadAssigned
+from events.envelope import Event
 from events.funnel import Funnel
 from events.sla_config import VolumeTarget
 from projections.lead import LeadState
@@ -72,3 +73,41 @@ def volume_facts(state: LeadState, target: VolumeTarget, funnel: Funnel) -> tupl
                 )
             )  # fmt: skip
     return tuple(facts)
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeFold:
+    """What the ``volume_facts`` walk carries: the facts so far, the MQL still waiting for its
+    routing (an index into ``facts``) and whether the lead has a stage yet."""
+
+    facts: tuple[VolumeFact, ...] = ()
+    open_mql: int | None = None
+    has_stage: bool = False
+
+
+def step_volume(
+    fold: VolumeFold, lead_id: str, event: Event, target: VolumeTarget, funnel: Funnel
+) -> VolumeFold:
+    """Fold one more event that sorts after every folded one: ``volume_facts`` one event at a
+    time, so each fact's month is computed once rather than on every later event."""
+    data = event.data
+    if isinstance(data, LeadAssigned):
+        facts = list(fold.facts)
+        if fold.open_mql is not None:
+            facts[fold.open_mql] = replace(facts[fold.open_mql], team=data.team)
+        facts.append(
+            VolumeFact(
+                lead_id, event.id, "assignment", event.time,
+                month_of(event.time, target.timezone), data.team, data.owner_id,
+            )
+        )  # fmt: skip
+        return VolumeFold(tuple(facts), None, fold.has_stage)
+    move = stage_move(data, funnel, has_stage=fold.has_stage)
+    if move is None:
+        return fold
+    if move[0] != target.stage:
+        return fold if fold.has_stage else VolumeFold(fold.facts, fold.open_mql, True)
+    mql = VolumeFact(
+        lead_id, event.id, "mql", event.time, month_of(event.time, target.timezone), None, None
+    )
+    return VolumeFold((*fold.facts, mql), len(fold.facts), True)

@@ -233,7 +233,9 @@ class BatchPipeline:
                             outcome.out_of_order.append(item)
                         stream[p] = now = _later(stream.get(p), item.time)
                         if self.sla is not None:
-                            self.sla.engine.lead_changed(p, result.state, now)
+                            self.sla.engine.lead_changed(
+                                p, result.state, now, not result.out_of_order
+                            )
                     else:
                         rejection = result.rejection
             if rejection is not None:

@@ -5,6 +5,12 @@ what they owe at a stream time); this class keeps the state those rules need bet
 
 - per lead, every timer row with its emitted tags (an LRU cache, loaded from ``sla_timer``
   on a miss), so a recomputed timer never re-emits what it already emitted;
+- per cached lead, the timer fold of its history (``projections.sla.SlaFold``, and the volume
+  fold when a volume target is set), so an event that sorts after the lead's history steps it
+  and settles only the timers that event changed (plus those of its rows that are due), rather
+  than refolding the whole history. A late event, or a lead whose rows came from the store,
+  refolds from the history. The folds live and die with the lead's rows: evicted together,
+  dropped by ``forget()``;
 - per partition, the rows that still wait for a threshold (warning, deadline, escalation),
   in a heap keyed by that instant, so advancing stream time touches only what is due rather
   than scanning every lead. It is rebuilt from ``sla_timer.next_fire_at`` the first time a
@@ -27,10 +33,10 @@ from datetime import datetime
 from typing import Protocol
 
 from events.envelope import Event
-from projections.lead import LeadState
-from projections.sla import SlaRules, timers
+from projections.lead import LeadState, order_key
+from projections.sla import SlaFold, SlaRules, fold_timers, step_timers
 from projections.sla_emit import TimerRow, derived_event, fire
-from projections.sla_volume import VolumeFact, volume_facts
+from projections.sla_volume import VolumeFact, VolumeFold, step_volume
 
 Key = tuple[str, str, str]  # (lead, policy, cycle)
 
@@ -63,6 +69,8 @@ class SlaEngine:
         #: build the derived events; a replay, which publishes none, only counts the firings
         self.derive = derive
         self._rows: OrderedDict[str, dict[Key, TimerRow]] = OrderedDict()
+        #: per lead in ``_rows`` whose rows this engine settled: the folds of its history
+        self._folds: dict[str, tuple[SlaFold, VolumeFold | None]] = {}
         self._pending: dict[int, dict[Key, TimerRow]] = {}
         self._heaps: dict[int, list[tuple[datetime, Key]]] = {}
         self._dirty: dict[Key, TimerRow] = {}
@@ -71,6 +79,7 @@ class SlaEngine:
     def forget(self) -> None:
         """Drop all state; the next ``prepare`` reloads what was committed."""
         self._rows.clear()
+        self._folds.clear()
         self._pending.clear()
         self._heaps.clear()
         self._dirty.clear()
@@ -111,13 +120,90 @@ class SlaEngine:
                 key = row.timer.key
                 rows[key] = self._pending.get(row.partition, {}).get(key, row)
             self._rows[lead_id] = rows
+            self._folds.pop(lead_id, None)
 
-    def lead_changed(self, partition: int, state: LeadState, stream_time: datetime) -> None:
-        """Recompute the lead's timers after an accepted event and fire what is due."""
-        self._rows.move_to_end(state.lead_id)
-        rows = self._rows[state.lead_id]
+    def lead_changed(
+        self, partition: int, state: LeadState, stream_time: datetime, in_order: bool = False
+    ) -> None:
+        """Recompute the lead's timers after an accepted event and fire what is due.
+
+        ``in_order``: the event sorts after every other event of the lead (it is the last of
+        ``state.events``); then the cached fold, if it holds exactly the events before it, is
+        stepped instead of refolding the history.
+        """
+        lead_id = state.lead_id
+        self._rows.move_to_end(lead_id)
+        rows = self._rows[lead_id]
+        events = state.events
+        cached = self._folds.get(lead_id)
+        if (
+            in_order
+            and cached is not None
+            and cached[0].count == len(events) - 1
+            and (cached[0].count == 0 or cached[0].last == order_key(events[-2]))
+        ):
+            self._step(partition, rows, cached, events[-1], stream_time)
+        else:
+            self._refold(partition, state, rows, cached, stream_time)
+        volume = self._folds[lead_id][1]
+        if volume is not None:
+            self._out.facts[lead_id] = volume.facts
+
+    def _step(
+        self,
+        partition: int,
+        rows: dict[Key, TimerRow],
+        cached: tuple[SlaFold, VolumeFold | None],
+        event: Event,
+        stream_time: datetime,
+    ) -> None:
+        fold, changed = step_timers(cached[0], event, self.rules)
+        volume = cached[1]
+        target = self.rules.config.volume
+        if volume is not None and target is not None:
+            volume = step_volume(volume, fold.lead_id, event, target, self.rules.funnel)
+        self._folds[fold.lead_id] = (fold, volume)
+        new = {t.key: t for t in changed}
+        # The refold would settle every timer, in this order; all but the changed ones and
+        # the running ones now due would be no-ops (the rows hold exactly those timers, and a
+        # stopped timer's row emitted all it owes when it stopped).
+        for timer in fold.timers:
+            key = timer.key
+            if key not in new and timer.outcome is not None:
+                continue
+            old = rows.get(key)
+            if (
+                key in new
+                or old is None
+                or old.partition != partition
+                or ((at := old.next_fire_at) is not None and at < stream_time)
+            ):
+                # Built from the fold's timer even when it equals the row's: a row loaded
+                # from the store holds equal instants in another time zone, and the derived
+                # events carry the fold's, as a refold's do.
+                row = TimerRow(timer, partition, old.emitted if old else frozenset())
+                self._settle(row, old, stream_time)
+
+    def _refold(
+        self,
+        partition: int,
+        state: LeadState,
+        rows: dict[Key, TimerRow],
+        cached: tuple[SlaFold, VolumeFold | None] | None,
+        stream_time: datetime,
+    ) -> None:
+        # Thresholds depend only on the policy and the start: reuse those already computed.
+        known = cached[0].thresholds() if cached is not None else None
+        fold = fold_timers(state.lead_id, state.events, self.rules, known)
+        volume = None
+        target = self.rules.config.volume
+        if target is not None:
+            volume = VolumeFold()
+            for event in state.events:
+                volume = step_volume(volume, state.lead_id, event, target, self.rules.funnel)
+        self._folds[state.lead_id] = (fold, volume)
         seen: set[Key] = set()
-        for timer in timers(state, self.rules):
+        for timer in fold.timers:
             seen.add(timer.key)
             old = rows.get(timer.key)
             row = TimerRow(timer, partition, old.emitted if old else frozenset())
@@ -131,9 +217,6 @@ class SlaEngine:
                     stopped_at=stream_time, stop_event_id=None,
                 )  # fmt: skip
                 self._settle(replace(old, timer=gone), old, stream_time)
-        target = self.rules.config.volume
-        if target is not None:
-            self._out.facts[state.lead_id] = volume_facts(state, target, self.rules.funnel)
 
     def advance(self, partition: int, stream_time: datetime) -> None:
         """Fire every queued threshold of ``partition`` that stream time has passed."""
@@ -163,7 +246,8 @@ class SlaEngine:
         self._dirty.clear()
         self._out = SlaWrite()
         while len(self._rows) > self.cache_leads:
-            self._rows.popitem(last=False)
+            lead_id, _ = self._rows.popitem(last=False)
+            self._folds.pop(lead_id, None)
 
     def pending_count(self) -> int:
         """Rows waiting for a threshold, over all partitions (for tests and logs)."""
