@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import statistics
 import time
 
@@ -53,6 +54,9 @@ async def run(events: int, passes: int, batch_size: int) -> None:
     print(summary("replay (fold + bulk COPY)", rates))
     print(f"ratio of medians: {statistics.median(rates) / statistics.median(raw):.1%}"
           " (target >= 40%)")  # fmt: skip
+    # The bench's own process: the seeded records plus the replay's state at its peak.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process: {peak:,.0f} MiB")
 
 
 def main() -> None:

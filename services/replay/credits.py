@@ -25,10 +25,17 @@ def credit_rows(
     leads: Iterable[LeadState], funnel: Funnel, config: AttributionConfig, as_of: datetime
 ) -> list[tuple[Any, ...]]:
     """One row per (model, deal, counted touch), plus one per unattributed deal."""
+    return credit_rows_in_order(sorted(leads, key=lambda s: s.lead_id), funnel, config, as_of)
+
+
+def credit_rows_in_order(
+    leads: Iterable[LeadState], funnel: Funnel, config: AttributionConfig, as_of: datetime
+) -> list[tuple[Any, ...]]:
+    """``credit_rows`` of leads already in lead-id order, consumed one at a time."""
     models = [config.model(name) for name in config.names]
     out: list[tuple[Any, ...]] = []
     seen: set[tuple[str, str]] = set()
-    for lead in sorted(leads, key=lambda s: s.lead_id):
+    for lead in leads:
         if not lead.events:
             continue
         for model in models:

@@ -5,31 +5,68 @@ A replay runs the live ``BatchPipeline`` unchanged, so it applies exactly the li
 Postgres transaction per batch, every commit lands in memory and ``services.replay.writer``
 COPYs the final state into the target schema in one go. Nothing is produced to Kafka: the
 dead-letter and derived sinks only count, because a replay writes read models, never the log.
+
+Memory stays bounded by ``keep_leads``: past it, the leads least recently committed are
+packed, their events as canonical bytes (what the live archive keeps) and their read-model
+rows as plain tuples. A packed lead that gets another event is decoded and refolded, exactly
+as the live store refolds a lead from ``event_archive``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from events.codec import decode, encode
 from events.envelope import Event
+from events.funnel import Funnel
 from projections.closed_loop.duplicates import DuplicatePair, Holder
-from projections.lead import LeadState
+from projections.lead import LeadState, fold
 from projections.sla_emit import TimerRow
 from projections.sla_volume import VolumeFact
 from services.processor.closed_loop import SuppressedRow
 from services.processor.ports import BatchWrite, RejectedRecord
 from services.processor.records import Checkpoint
 from services.processor.sla_engine import Key
+from services.store.projection_store import handoff_rows, lead_row, stage_rows
+
+#: By default a store keeps every lead unpacked (tests, small replays).
+UNBOUNDED = 1 << 62
+
+
+@dataclass(frozen=True, slots=True)
+class PackedLead:
+    """A lead out of the working set: its history as canonical bytes and its final rows."""
+
+    events: tuple[bytes, ...]
+    lead: tuple[Any, ...]
+    stages: list[tuple[Any, ...]]
+    handoffs: list[tuple[Any, ...]]
+
+    @staticmethod
+    def of(state: LeadState) -> PackedLead:
+        return PackedLead(
+            tuple(encode(e) for e in state.events), lead_row(state), stage_rows((state,)),
+            handoff_rows((state,)),
+        )  # fmt: skip
+
+    def unpack(self, lead_id: str, funnel: Funnel) -> LeadState:
+        return fold(lead_id, self.history(), funnel)
+
+    def history(self) -> list[Event]:
+        return [decode(b, max_bytes=len(b)) for b in self.events]
 
 
 @dataclass(slots=True)
 class ReplayState:
     """Everything a replay rebuilt so far: the committed state of every batch."""
 
+    #: the working set of leads, least recently committed first
     leads: dict[str, LeadState] = field(default_factory=dict)
+    #: the other leads (see the module doc); a lead is in exactly one of the two
+    packed: dict[str, PackedLead] = field(default_factory=dict)
     accepted_ids: set[str] = field(default_factory=set)
     rejected: list[RejectedRecord] = field(default_factory=list)
     timers: dict[Key, TimerRow] = field(default_factory=dict)
@@ -47,12 +84,37 @@ class ReplayState:
     accepted: int = 0
     derived: int = 0
 
+    @property
+    def lead_count(self) -> int:
+        return len(self.leads) + len(self.packed)
+
+    def lead_rows(self) -> Iterator[tuple[Any, ...]]:
+        yield from map(lead_row, self.leads.values())
+        yield from (p.lead for p in self.packed.values())
+
+    def stage_rows(self) -> Iterator[tuple[Any, ...]]:
+        yield from stage_rows(self.leads.values())
+        for p in self.packed.values():
+            yield from p.stages
+
+    def handoff_rows(self) -> Iterator[tuple[Any, ...]]:
+        yield from handoff_rows(self.leads.values())
+        for p in self.packed.values():
+            yield from p.handoffs
+
+    def leads_by_id(self, funnel: Funnel) -> Iterator[LeadState]:
+        """Every lead in lead-id order, unpacking one packed lead at a time."""
+        for lid in sorted(self.leads.keys() | self.packed.keys()):
+            state = self.leads.get(lid)
+            yield state if state is not None else self.packed[lid].unpack(lid, funnel)
+
 
 class MemoryStore:
     """Implements ``ProjectionStore``, ``SlaStore`` and ``IdentityStore`` over a ``ReplayState``."""
 
-    def __init__(self, state: ReplayState | None = None) -> None:
+    def __init__(self, state: ReplayState | None = None, keep_leads: int = UNBOUNDED) -> None:
         self.state = state or ReplayState()
+        self.keep_leads = keep_leads
         # The SLA engine asks for the rows of every lead new to a batch: an index keeps that
         # from scanning every timer each time.
         self._timers_by_lead: dict[str, dict[Key, TimerRow]] = {}
@@ -68,8 +130,10 @@ class MemoryStore:
     async def load_histories(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
         # The pipeline refolds evicted leads from their history; here the folded state itself
         # is kept, so the history is at hand.
-        leads = self.state.leads
-        return {lid: list(leads[lid].events) for lid in lead_ids if lid in leads}
+        leads, packed = self.state.leads, self.state.packed
+        out = {lid: list(leads[lid].events) for lid in lead_ids if lid in leads}
+        out.update((lid, packed[lid].history()) for lid in lead_ids if lid in packed)
+        return out
 
     async def existing_ids(self, event_ids: Sequence[str]) -> set[str]:
         ids = self.state.accepted_ids
@@ -102,7 +166,13 @@ class MemoryStore:
             s.accepted_ids.add(event.id)
         s.accepted += len(batch.accepted)
         for lead in batch.leads:
+            # Re-inserted at the end: the dict's order is the order of last commits.
+            s.leads.pop(lead.lead_id, None)
+            s.packed.pop(lead.lead_id, None)
             s.leads[lead.lead_id] = lead
+        while len(s.leads) > self.keep_leads:
+            lead_id = next(iter(s.leads))
+            s.packed[lead_id] = PackedLead.of(s.leads.pop(lead_id))
         s.rejected.extend(batch.rejected)
         if batch.sla is not None:
             for row in batch.sla.rows:

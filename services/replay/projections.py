@@ -23,10 +23,7 @@ from services.store.projection_store import (
     LEAD_COLUMNS,
     REJECTED_COLUMNS,
     STAGE_COLUMNS,
-    handoff_rows,
-    lead_row,
     rejected_row,
-    stage_rows,
 )
 
 Rows = Callable[[ReplayState], Iterable[tuple[Any, ...]]]
@@ -51,15 +48,15 @@ class Projection:
 
 
 def _leads(state: ReplayState) -> Iterable[tuple[Any, ...]]:
-    return (lead_row(s) for s in state.leads.values())
+    return state.lead_rows()
 
 
 def _stages(state: ReplayState) -> Iterable[tuple[Any, ...]]:
-    return stage_rows(state.leads.values())
+    return state.stage_rows()
 
 
 def _handoffs(state: ReplayState) -> Iterable[tuple[Any, ...]]:
-    return handoff_rows(state.leads.values())
+    return state.handoff_rows()
 
 
 def _timers(state: ReplayState) -> Iterable[tuple[Any, ...]]:

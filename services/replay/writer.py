@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 from services.replay.memory import ReplayState
 from services.replay.projections import PROJECTIONS
@@ -27,14 +28,15 @@ async def write_state(
     try:
         async with conn.transaction():
             for projection in PROJECTIONS:
-                rows = list(projection.rows(state))
-                if rows:
-                    await conn.copy_records_to_table(
-                        projection.table, columns=projection.columns, records=rows
-                    )
-                written[projection.table] = len(rows)
+                # Rows stream into the binary COPY as they are built: a table's rows are
+                # never all held at once next to the state they come from.
+                counted = _Counted(projection.rows(state))
+                await conn.copy_records_to_table(
+                    projection.table, columns=projection.columns, records=counted
+                )
+                written[projection.table] = counted.n
                 if on_table is not None:
-                    on_table(projection.table, len(rows))
+                    on_table(projection.table, counted.n)
             # Where the replay stopped, per partition: the as-of cut and audits read it.
             await conn.copy_records_to_table(
                 "projection_checkpoint",
@@ -51,3 +53,16 @@ async def write_state(
     finally:
         await conn.close()
     return written
+
+
+class _Counted:
+    """The rows of an iterable, counted as COPY consumes them."""
+
+    def __init__(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        self._rows = iter(rows)
+        self.n = 0
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        for row in self._rows:
+            self.n += 1
+            yield row

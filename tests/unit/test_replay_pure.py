@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from services.processor.records import Checkpoint, Record
 from services.processor.sla_engine import SlaWrite
 from services.replay.cut import AsOfCut, record_time
 from services.replay.digest import changed_columns, compare, overall_digest, table_digest
+from services.replay.engine import _no_cycle_collection
 from services.replay.memory import MemoryStore
 from services.replay.schema import BadSchemaName, check_name, default_name
 from tests.unit.factories import created
@@ -134,3 +136,28 @@ async def test_the_replay_store_gives_back_committed_timer_rows_per_lead_and_par
     assert [(r.timer.lead_id, r.timer.policy) for r in pending] == [("L-1", "a")]
     assert await store.load_checkpoints("t", [0, 1]) == {0: Checkpoint(9, T0)}
     assert store.state.derived == 4
+
+
+def test_the_cycle_collector_is_paused_during_a_replay_and_back_after_it_even_on_error() -> None:
+    assert gc.isenabled()
+    seen = []
+
+    def broken_replay() -> None:
+        with _no_cycle_collection():
+            seen.append(gc.isenabled())
+            raise RuntimeError("the source broke")
+
+    with pytest.raises(RuntimeError):
+        broken_replay()
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_a_replay_started_with_the_collector_off_leaves_it_off() -> None:
+    gc.disable()
+    try:
+        with _no_cycle_collection():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
