@@ -8,6 +8,8 @@ from deploy.grafana.sql import open_handoffs_sql, stagnation_sql
 from events.funnel import Funnel
 
 HANDOFF = "leadledger_handoff_latency_seconds"
+SLA_BREACHES = "leadledger_sla_breaches_total"
+SLA_MET = "leadledger_sla_met_total"
 
 
 def handoff_dashboard(funnel: Funnel, sla: dict[str, SlaLimit]) -> p.Json:
@@ -133,6 +135,98 @@ def handoff_dashboard(funnel: Funnel, sla: dict[str, SlaLimit]) -> p.Json:
                     unit="short",
                     custom=stacked,
                     overrides=colors,
+                ),
+            ],
+        ),
+        p.row(
+            "SLA engine (per policy, event time)",
+            [
+                p.panel(
+                    "timeseries",
+                    "SLA breached vs met per policy",
+                    [
+                        p.prom(
+                            f"sum by (policy) (rate({SLA_BREACHES}[{p.RATE}]))",
+                            "{{policy}} breached",
+                        ),
+                        p.prom(f"sum by (policy) (rate({SLA_MET}[{p.RATE}]))", "{{policy}} met"),
+                    ],
+                    unit="ops",
+                    description="SLA timers breached (limit passed while running) and met "
+                    "(stopped within the limit) per second, per policy, in event time.",
+                ),
+                p.panel(
+                    "timeseries",
+                    "SLA breach ratio per policy",
+                    [
+                        p.prom(
+                            f"sum by (policy) (rate({SLA_BREACHES}[{p.RATE}])) / "
+                            f"(sum by (policy) (rate({SLA_BREACHES}[{p.RATE}])) + "
+                            f"sum by (policy) (rate({SLA_MET}[{p.RATE}])))",
+                            "{{policy}}",
+                        ),
+                    ],
+                    unit="percentunit",
+                    threshold_steps=p.thresholds(("green", None), ("orange", 0.05), ("red", 0.2)),
+                    description="Breached / (breached + met) timers per policy.",
+                ),
+                p.panel(
+                    "bargauge",
+                    "Open SLA timers now",
+                    [
+                        p.prom(
+                            "sum by (policy, status) (leadledger_sla_open_timers)",
+                            "{{policy}} {{status}}",
+                            instant=True,
+                        )
+                    ],
+                    unit="short",
+                    description="Running SLA timers by event-time status (ok, warning, breached).",
+                ),
+                p.panel(
+                    "bargauge",
+                    "Overdue SLA timers now (wall clock)",
+                    [
+                        p.prom(
+                            "sum by (policy) (leadledger_sla_overdue_timers)",
+                            "{{policy}}",
+                            instant=True,
+                        )
+                    ],
+                    unit="short",
+                    description="Live only, wall clock: running timers whose deadline is before "
+                    "now(). Not event time.",
+                ),
+            ],
+        ),
+        p.row(
+            "Closed loop (suppressed re-handoffs, duplicates)",
+            [
+                p.panel(
+                    "timeseries",
+                    "Suppressed re-handoffs by source / campaign and action",
+                    [
+                        p.prom(
+                            "sum by (source, campaign, action) "
+                            f"(increase(leadledger_handoffs_suppressed_total[{p.RATE}]))",
+                            "{{source}} / {{campaign}} {{action}}",
+                        )
+                    ],
+                    unit="short",
+                    description="Re-handoffs of suppressed leads (handoff.suppressed).",
+                ),
+                p.panel(
+                    "timeseries",
+                    "Duplicates detected",
+                    [
+                        p.prom(
+                            f"sum(increase(leadledger_duplicates_detected_total[{p.RATE}]))",
+                            "duplicates",
+                        )
+                    ],
+                    unit="short",
+                    description="Lead pairs found to share a normalized email "
+                    "(lead.duplicate_detected).",
                 ),
             ],
         ),

@@ -68,11 +68,11 @@ class Observed:
 
 
 def _event(
-    event_id: str, type_: str, lead: str, at: datetime, data: dict[str, str]
+    event_id: str, type_: str, lead: str, at: datetime, data: dict[str, str], version: int = 1
 ) -> dict[str, object]:
     return {
         "specversion": "1.0", "id": event_id, "source": "crm", "type": type_, "subject": lead,
-        "time": at.isoformat().replace("+00:00", "Z"), "schemaversion": 1, "data": data,
+        "time": at.isoformat().replace("+00:00", "Z"), "schemaversion": version, "data": data,
     }  # fmt: skip
 
 
@@ -89,6 +89,19 @@ def _send_inputs(api: str, kafka: str) -> None:
         assert client.post("/v1/events", json=late).status_code == 202
         assert 400 <= client.post("/v1/events", json=invalid).status_code < 500
         client.get("/v1/leads/OBS-1")
+        # The closed loop: an MQL disqualified for a suppressing reason comes back to MQL,
+        # so the suppressed re-handoff panel has a series.
+        loop = [
+            _event("obs-4", "lead.created", "OBS-4", now, {"stage": "mql", "lead_source": "web"}),
+            _event("obs-5", "lead.disqualified", "OBS-4", now + timedelta(minutes=1),
+                   {"from_stage": "mql", "reason_code": "poor_fit"}),
+            _event("obs-6", "lead.recycled", "OBS-4", now + timedelta(minutes=2),
+                   {"from_stage": "disqualified", "reason": "retry"}),
+            _event("obs-7", "lead.stage_changed", "OBS-4", now + timedelta(minutes=3),
+                   {"from_stage": "recycled", "to_stage": "mql"}, version=2),
+        ]  # fmt: skip
+        for event in loop:
+            assert client.post("/v1/events", json=event).status_code == 202
 
     async def garbage() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=False)
