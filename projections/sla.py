@@ -1,6 +1,7 @@
 """SLA timers of one lead: a pure function of its accepted history, sorted by event time.
 
-``timers(state, rules)`` walks ``LeadState.events`` (already in ``order_key`` order) once:
+``timers(state, rules)`` walks ``LeadState.events`` (already in ``order_key`` order) once, with
+``step_timers``:
 
 - a timer starts each time the lead enters a policy's ``start_stage``; its cycle id is the
   id of the event that moved it there, so the same history always names the same timers;
@@ -15,12 +16,12 @@ assignment after the start, or the start itself when the start stage is sales-ow
 lead already had an owner. Before ``assigned_at`` a delay is the system's (routing), after it
 a person's.
 
-``step_timers`` is the same walk one event at a time: a ``SlaFold`` holds what the walk
-carries (stage, owner, team, the running timers with their thresholds, every timer so far),
-and an event that sorts after every folded one gives the next fold plus the timers it changed.
-The processor steps a lead's fold on each in-order event instead of rewalking its history;
-``fold_timers(...).timers == timers(...)`` for every history (a property test checks it at
-every prefix).
+``step_timers`` takes one event at a time: a ``SlaFold`` holds what the walk carries (stage,
+owner, team, the running timers with their thresholds, every timer so far), and an event that
+sorts after every folded one gives the next fold plus the timers it changed. The processor
+steps a lead's fold on each in-order event instead of rewalking its history. A property test
+checks the fold, at every prefix, against an independent whole-history walk kept in the tests
+(tests/unit/sla_reference.py).
 
 Whether a timer has *fired* (warned, breached) depends on stream time, not on the history;
 that is ``projections.sla_emit``.
@@ -130,71 +131,9 @@ class Timer:
         return "human" if self.assigned_at is not None and self.assigned_at <= at else "system"
 
 
-@dataclass(slots=True)
-class _Running:
-    policy: Policy
-    start: Event
-    assigned_at: datetime | None
-    contacts: int = 0
-
-
 def timers(state: LeadState, rules: SlaRules) -> tuple[Timer, ...]:
     """Every timer of the lead, in start order (then policy order)."""
-    funnel = rules.funnel
-    stage: str | None = None
-    owner: str | None = None
-    team: str | None = None
-    running: list[_Running] = []
-    done: list[Timer] = []
-
-    def finish(run: _Running, event: Event, outcome: Outcome, reason: str) -> None:
-        done.append(_timer(state.lead_id, run, owner, team, (event, outcome, reason)))
-
-    for event in state.events:
-        data = event.data
-        if isinstance(data, LeadAssigned):
-            owner, team = data.owner_id, data.team
-            for run in running:
-                run.assigned_at = run.assigned_at or event.time
-            continue
-        if isinstance(data, LeadMerged):
-            for run in running:
-                finish(run, event, "cancelled", "merged")
-            running = []
-            continue
-        if isinstance(data, LeadContacted):
-            still: list[_Running] = []
-            for run in running:
-                run.contacts += 1
-                if run.policy.stop is StopRule.FIRST_SALES_ACTION or (
-                    run.policy.stop is StopRule.CONTACTS and run.contacts >= run.policy.contacts
-                ):
-                    finish(run, event, "met", "contacted")
-                else:
-                    still.append(run)
-            running = still
-            continue
-        move = stage_move(data, funnel, has_stage=stage is not None)
-        if move is None:
-            continue
-        target = move[0]
-        still = []
-        for run in running:
-            verdict = _on_move(run.policy, data, target, funnel)
-            if verdict is None:
-                still.append(run)
-            else:
-                finish(run, event, *verdict)
-        running = still
-        stage = target
-        owned = owner is not None and funnel.team_of(target) is Team.SALES
-        for policy in rules.policies:
-            if policy.start_stage == target:
-                running.append(_Running(policy, event, event.time if owned else None))
-
-    done.extend(_timer(state.lead_id, run, owner, team, None) for run in running)
-    order = rules.order
-    return tuple(sorted(done, key=lambda t: (t.started_at, order[t.policy], t.cycle)))
+    return fold_timers(state.lead_id, state.events, rules).timers
 
 
 def _on_move(
@@ -216,33 +155,6 @@ def _on_move(
         return ("met", "progressed") if progressed else ("cancelled", target)
     # CONTACTS: the lead may move on along the main path; a side stage ends the effort.
     return ("cancelled", target) if funnel.rank(target) < 0 else None
-
-
-def _timer(
-    lead_id: str,
-    run: _Running,
-    owner: str | None,
-    team: str | None,
-    stop: tuple[Event, Outcome, str] | None,
-) -> Timer:
-    p, start = run.policy, run.start.time
-    warn_at, deadline, escalate_at = _thresholds(p, start)
-    return Timer(
-        lead_id=lead_id,
-        policy=p.name,
-        cycle=run.start.id,
-        started_at=start,
-        warn_at=warn_at,
-        deadline=deadline,
-        escalate_at=escalate_at,
-        stopped_at=stop[0].time if stop else None,
-        outcome=stop[1] if stop else None,
-        stop_reason=stop[2] if stop else None,
-        stop_event_id=stop[0].id if stop else None,
-        owner_id=owner,
-        team=team,
-        assigned_at=run.assigned_at,
-    )
 
 
 Thresholds = tuple[datetime, datetime, tuple[datetime, ...]]

@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 from events.envelope import Event
 from events.sla_config import VolumeTarget
 from projections.lead import Applied, LeadState, apply, empty, fold, order_key
-from projections.sla import fold_timers, start_fold, step_timers, timers
+from projections.sla import fold_timers, start_fold, step_timers
 from projections.sla_emit import TimerRow
 from projections.sla_volume import VolumeFold, step_volume, volume_facts
 from services.processor.sla_engine import Key, SlaEngine
 
 from .factories import FUNNEL, LEAD, assigned, at, contacted, created, merged, moved
+from .sla_reference import reference_timers
 from .sla_support import RULES
 from .test_fold_properties import FAST, deliveries, journeys
 
@@ -43,7 +44,7 @@ def test_stepping_in_order_gives_the_timers_of_every_prefix(
     before: dict[Key, object] = {}
     for n, event in enumerate(history, start=1):
         state, changed = step_timers(state, event, RULES)
-        expected = timers(fold(LEAD, history[:n], FUNNEL), RULES)
+        expected = reference_timers(fold(LEAD, history[:n], FUNNEL), RULES)
         assert state.timers == expected
         now = {t.key: t for t in state.timers}
         # Exactly the timers that are new or differ are reported changed, in timers() order.
@@ -69,7 +70,7 @@ def test_a_refold_that_reuses_known_thresholds_gives_the_same_timers(journey: li
     history = sorted(journey, key=order_key)
     first = fold_timers(LEAD, history, RULES)
     assert fold_timers(LEAD, history, RULES, first.thresholds()) == first
-    assert first.timers == timers(fold(LEAD, history, FUNNEL), RULES)
+    assert first.timers == reference_timers(fold(LEAD, history, FUNNEL), RULES)
 
 
 def test_stepping_an_event_that_sorts_before_the_folded_history_is_refused() -> None:
