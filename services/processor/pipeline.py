@@ -184,12 +184,13 @@ class BatchPipeline:
         committed = dict(states)
         if self.sla is not None:
             partitions = {r.partition for r in fresh}
-            unsettled = [
+            # A generator: the engine walks it only when it loads leads from the store.
+            unsettled = (
                 row
-                for other in self._inflight.values()
+                for other in list(self._inflight.values())
                 if other.write is not None and other.write.sla is not None
                 for row in other.write.sla.rows
-            ]
+            )
             await self.sla.engine.prepare(self.sla.store, partitions, states, unsettled)
         if self.closed_loop is not None:
             await self.closed_loop.engine.prepare(self.closed_loop.store, events)

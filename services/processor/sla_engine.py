@@ -108,9 +108,14 @@ class SlaEngine:
                 self._queue(row)
         missing = sorted(lid for lid in set(lead_ids) if lid not in self._rows)
         loaded = await store.load_timers(missing) if missing else {}
+        # Indexed only for the leads being loaded: a warm cache loads none, and then the rows
+        # of the batch in flight need not be walked at all.
         newer: dict[str, dict[Key, TimerRow]] = {}
-        for row in unsettled:
-            newer.setdefault(row.timer.lead_id, {})[row.timer.key] = row
+        if missing:
+            wanted = set(missing)
+            for row in unsettled:
+                if row.timer.lead_id in wanted:
+                    newer.setdefault(row.timer.lead_id, {})[row.timer.key] = row
         for lead_id in missing:
             rows: dict[Key, TimerRow] = {}
             staged = newer.get(lead_id, {})
