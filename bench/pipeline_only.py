@@ -25,6 +25,7 @@ from events.envelope import Event
 from events.funnel import load_funnel
 from events.sla_config import load_sla
 from projections.sla import compile_rules
+from services.gc_policy import tune_for_batches
 from services.processor.pipeline import BatchPipeline, SlaWiring
 from services.processor.ports import RejectedRecord
 from services.processor.records import Record
@@ -89,6 +90,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--no-sla", action="store_true", help="without the SLA engine")
     args = parser.parse_args()
+    tune_for_batches()  # as the worker does
     recs = records(args.events)
     with stack() as st:
         rates = []

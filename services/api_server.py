@@ -14,6 +14,7 @@ from events.sla_config import load_sla
 from services import metrics
 from services.api import funnel_flow as funnel_api
 from services.api.app import create_app
+from services.gc_policy import tune_for_batches
 from services.publisher import KafkaPublisher
 from services.settings import Settings
 from services.store.attribution_reader import PostgresAttributionReader
@@ -93,4 +94,5 @@ async def serve(settings: Settings) -> None:
 def run_api(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM."""
     logging.basicConfig(level=settings.log_level.upper())
+    tune_for_batches()
     asyncio.run(serve(settings))

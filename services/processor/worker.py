@@ -23,6 +23,7 @@ from events.sla_config import load_sla
 from events.tick import TICK_HEADERS, encode_tick
 from projections.sla import SlaRules, compile_rules
 from services import metrics
+from services.gc_policy import tune_for_batches
 from services.processor.batch import BatchOutcome
 from services.processor.closed_loop import ClosedLoopEngine
 from services.processor.closed_loop_observe import observe_closed_loop
@@ -237,6 +238,7 @@ def run_worker(settings: Settings) -> None:
     from faust.worker import Worker
 
     logging.basicConfig(level=settings.log_level.upper())
+    tune_for_batches()
     app = create_app(settings)
     worker = Worker(app, loglevel=settings.log_level, redirect_stdouts=False)
     worker.execute_from_commandline()
