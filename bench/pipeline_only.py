@@ -1,12 +1,13 @@
 """The processor's batch pipeline alone, without Kafka or Faust: how fast can it decode, fold,
-run the SLA engine and commit to PostgreSQL?
+run the SLA engine and the closed loop, and commit to PostgreSQL?
 
 Feeds the seeded records (``bench/common.py: lead_events``) to ``BatchPipeline`` in batches,
-with the real ``PostgresProjectionStore`` and the default funnel and SLA policies; derived
+with the real ``PostgresProjectionStore``, the default funnel and SLA policies and the closed
+loop wired as the worker wires it (``--no-sla``, ``--no-closed-loop`` leave them out); derived
 events and dead letters go to sinks that only count. ``--profile`` prints the top of a
 cProfile of one pass.
 
-    .venv/bin/python -m bench.pipeline_only [--events 50000] [--batch 2000] [--profile]
+    .venv/bin/python -m bench.pipeline_only [--events 50000] [--batch 2000] [--profile] [--no-sla] [--no-closed-loop]
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from events.funnel import load_funnel
 from events.sla_config import load_sla
 from projections.sla import compile_rules
 from services.gc_policy import tune_for_batches
-from services.processor.pipeline import BatchPipeline, SlaWiring
+from services.processor.closed_loop import ClosedLoopEngine
+from services.processor.pipeline import BatchPipeline, ClosedLoopWiring, SlaWiring
 from services.processor.ports import RejectedRecord
 from services.processor.records import Record
 from services.processor.sla_engine import SlaEngine
@@ -61,7 +63,9 @@ def records(total: int, partitions: int = 4) -> list[Record]:
     return out
 
 
-async def one_pass(dsn: str, recs: list[Record], batch: int, sla: bool) -> tuple[float, int]:
+async def one_pass(
+    dsn: str, recs: list[Record], batch: int, sla: bool, closed_loop: bool
+) -> tuple[float, int]:
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
     try:
         async with pool.acquire() as conn:
@@ -73,6 +77,9 @@ async def one_pass(dsn: str, recs: list[Record], batch: int, sla: bool) -> tuple
         pipe = BatchPipeline(
             "bench", funnel, store, CountingDeadLetters(),
             sla=SlaWiring(SlaEngine(rules), store, derived) if sla else None,
+            # As the worker wires it: pseudonymised addresses, identity fence, re-handoffs.
+            closed_loop=ClosedLoopWiring(ClosedLoopEngine(funnel, b"bench"), store, derived)
+            if closed_loop else None,
         )  # fmt: skip
         started = time.perf_counter()
         for i in range(0, len(recs), batch):
@@ -89,6 +96,7 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--no-sla", action="store_true", help="without the SLA engine")
+    parser.add_argument("--no-closed-loop", action="store_true", help="without the closed loop")
     args = parser.parse_args()
     tune_for_batches()  # as the worker does
     recs = records(args.events)
@@ -99,13 +107,17 @@ def main() -> None:
             if args.profile and n == 0:
                 prof = cProfile.Profile()
                 prof.enable()
-            seconds, derived = asyncio.run(one_pass(dsn, recs, args.batch, not args.no_sla))
+            seconds, derived = asyncio.run(
+                one_pass(dsn, recs, args.batch, not args.no_sla, not args.no_closed_loop)
+            )
             if args.profile and n == 0:
                 prof.disable()
                 pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
             rates.append(len(recs) / seconds)
             print(f"pass {n + 1}: {len(recs) / seconds:,.0f} events/s ({derived} derived)")
-        print(summary("pipeline only (Postgres, SLA)", rates))
+        parts = ["Postgres", *(["SLA"] if not args.no_sla else []),
+                 *(["closed loop"] if not args.no_closed_loop else [])]  # fmt: skip
+        print(summary(f"pipeline only ({', '.join(parts)})", rates))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from events.errors import FieldError, Rejection, RejectReason
 from events.funnel import Funnel
 from projections.lead import order_key
 from projections.step import stage_move
+from projections.views import LeadView
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,19 @@ def suppression_of(ordered: Iterable[Event], funnel: Funnel) -> Suppression | No
         if isinstance(data, LeadDisqualified) and data.reason_code in reasons:
             return Suppression(event.id, event.time, data.reason_code)
     return None
+
+
+def may_be_suppressed(view: LeadView, funnel: Funnel) -> bool:
+    """False only if the lead's history has no suppressing disqualification.
+
+    Read off the stays rather than the events: every ``lead.disqualified`` opens a stay in the
+    disqualified stage with its reason code as the reason, and a lead has far fewer stays than
+    events. A move into that stage with such a reason may also match, so True is only a
+    "perhaps" (ask ``suppression_of``); False is certain, and is what nearly every lead gives.
+    """
+    reasons = funnel.closed_loop.suppressing_reasons
+    stage = funnel.disqualified_stage
+    return any(s.reason in reasons and s.stage == stage for s in view.stages)
 
 
 def _entered(event: Event, funnel: Funnel) -> str | None:

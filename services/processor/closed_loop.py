@@ -38,6 +38,7 @@ from projections.closed_loop.program import program_of
 from projections.closed_loop.suppression import (
     Rehandoff,
     check_rehandoff,
+    may_be_suppressed,
     new_rehandoffs,
     would_rehandoff,
 )
@@ -134,9 +135,10 @@ class ClosedLoopEngine:
         data = event.data
         # Only these can change the answers; skipping the rest keeps a replay's cost per
         # event constant for touches, contacts and assignments.
-        if stage_move(data, self.funnel, has_stage=True) is not None or isinstance(
+        moved = stage_move(data, self.funnel, has_stage=True) is not None or isinstance(
             data, LeadDisqualified
-        ):
+        )
+        if moved and may_be_suppressed(after.view, self.funnel):
             for found in new_rehandoffs(before.events, after.events, self.funnel):
                 self._suppressed(after, found, "flagged")
         if isinstance(data, LeadCreated) and data.email_key is not None:

@@ -10,6 +10,7 @@ from events.errors import RejectReason
 from events.funnel import Funnel
 from projections.closed_loop.suppression import (
     check_rehandoff,
+    may_be_suppressed,
     new_rehandoffs,
     rehandoffs,
     suppression_of,
@@ -82,6 +83,25 @@ def test_new_rehandoffs_take_shortcuts_that_agree_with_the_definition_in_every_a
             assert tuple(r.event.id for r in found) == _by_definition(state.events, after.events)
             assert all(r.suppression.event_id == DQ_POOR_FIT.id for r in found)
             state = after
+
+
+def test_a_lead_ruled_out_as_suppressed_by_its_stays_has_no_suppression_in_any_arrival_order() -> (
+    None
+):
+    # The engine skips the history walk when the stays rule a suppression out, so that must
+    # never hide one, whatever else moved the lead through the disqualified stage.
+    not_suppressing = disqualified(LEAD, at(7), "mql", "bad_timing")
+    history = (created(LEAD, at(0), "mql"), not_suppressing, *HISTORY[1:])
+    seen = set()
+    for order in itertools.permutations(history):
+        state = fold(LEAD, (), FUNNEL)
+        for event in order:
+            state = fold(LEAD, (*state.events, event), FUNNEL)
+            maybe = may_be_suppressed(state.view, FUNNEL)
+            found = suppression_of(state.events, FUNNEL)
+            assert found is None or maybe
+            seen.add((maybe, found is not None))
+    assert seen >= {(False, False), (True, True)}
 
 
 def test_configured_stages_narrow_what_counts_as_a_rehandoff() -> None:
