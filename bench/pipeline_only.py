@@ -7,7 +7,8 @@ loop wired as the worker wires it (``--no-sla``, ``--no-closed-loop`` leave them
 events and dead letters go to sinks that only count. ``--profile`` prints the top of a
 cProfile of one pass.
 
-    .venv/bin/python -m bench.pipeline_only [--events 50000] [--batch 2000] [--profile] [--no-sla] [--no-closed-loop]
+    .venv/bin/python -m bench.pipeline_only [--events 50000] [--batch 2000] [--profile]
+        [--no-sla] [--no-closed-loop]
 """
 
 from __future__ import annotations
