@@ -29,7 +29,7 @@ from projections.sla_volume import VolumeFact
 from services.processor.closed_loop import SuppressedRow
 from services.processor.ports import BatchWrite, RejectedRecord
 from services.processor.records import Checkpoint
-from services.processor.sla_engine import Key
+from services.processor.sla_engine import Key, SlaWrite
 from services.store.projection_store import handoff_rows, lead_row, stage_rows
 
 #: By default a store keeps every lead unpacked (tests, small replays).
@@ -175,15 +175,20 @@ class MemoryStore:
             s.packed[lead_id] = PackedLead.of(s.leads.pop(lead_id))
         s.rejected.extend(batch.rejected)
         if batch.sla is not None:
-            for row in batch.sla.rows:
-                key = row.timer.key
-                s.timers[key] = row
-                self._timers_by_lead.setdefault(key[0], {})[key] = row
-            s.figures.update(batch.sla.figures)
-            s.facts.update(batch.sla.facts)
-            s.derived += batch.sla.fired
+            self.add_sla(batch.sla)
         for p, c in batch.checkpoints.items():
             s.checkpoints[(batch.topic, p)] = c
+
+    def add_sla(self, sla: SlaWrite) -> None:
+        """Timer rows, figures and volume facts of a batch (or of the replay's end)."""
+        s = self.state
+        for row in sla.rows:
+            key = row.timer.key
+            s.timers[key] = row
+            self._timers_by_lead.setdefault(key[0], {})[key] = row
+        s.figures.update(sla.figures)
+        s.facts.update(sla.facts)
+        s.derived += sla.fired
 
 
 class DiscardDerived:

@@ -1,0 +1,179 @@
+"""The replay's SLA engine: the live engine, except that in-order leads are settled at the end.
+
+Live, ``services.processor.sla_engine.SlaEngine`` settles a lead's timer rows after each of
+its events and fires thresholds record by record, because each ``sla.*`` fact must be
+produced when it becomes true. A replay produces none: it needs the final rows (timer and
+emitted tags) and how many facts fired. For a lead whose events all arrive in order on one
+partition, the emitted tags follow from ``projections.sla_emit`` and one stream time per
+timer, so such a lead's timer fold is only stepped per event, and its rows are built once at
+the end (``finish``):
+
+- every record advances its partition's stream time and fires each threshold it passed
+  (strictly) while the timer runs; the stopping event is settled at the partition's stream
+  time S once that event is applied, and fires the thresholds before the stop's own time.
+  So a stopped timer emitted exactly the thresholds before S (those before the previous
+  stream time fired while it ran, those before its stop time when it stopped; none at or
+  after both), and a running one those before its partition's final stream time;
+- emitted = ``started``, those thresholds, and the outcome once stopped. Each tag is one
+  fired fact, so the fact count is the number of tags.
+
+A lead that gets an event the live engine would not step (out of order, or on another
+partition: a refold, which may cancel superseded timers at the stream time of that moment)
+is handed to the live engine with the rows, queue entries and fold it would hold at that
+point, and from then on runs the live code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from projections.lead import LeadState, order_key
+from projections.sla import SlaFold, SlaRules, Timer, start_fold, step_timers
+from projections.sla_emit import TimerRow
+from projections.sla_volume import VolumeFold, step_volume
+from services.processor.sla_engine import Key, SlaEngine, SlaStore, SlaWrite
+
+#: The live engine keeps every handed-over lead: the whole timer table is written at the end.
+_UNBOUNDED = 1 << 62
+
+
+@dataclass(slots=True)
+class _InOrder:
+    """A lead not handed over: its folds, its partition, and when each timer stopped."""
+
+    fold: SlaFold
+    volume: VolumeFold | None
+    partition: int
+    #: per stopped timer: its partition's stream time once the stopping event was applied
+    stops: dict[Key, datetime]
+
+
+class DeferredSlaEngine(SlaEngine):
+    """``SlaEngine`` for a replay from an empty store; call ``finish`` after the last batch."""
+
+    def __init__(self, rules: SlaRules) -> None:
+        super().__init__(rules, _UNBOUNDED, derive=False)
+        self._in_order: dict[str, _InOrder] = {}
+        #: per partition: its stream time after the latest record
+        self._stream: dict[int, datetime] = {}
+        self._dropped = False
+
+    def forget(self) -> None:
+        # The in-order leads exist nowhere else: the store has none of their rows. A replay's
+        # store never fails a commit, so this only happens when the replay fails anyway.
+        super().forget()
+        self._in_order.clear()
+        self._dropped = True
+
+    async def prepare(
+        self,
+        store: SlaStore,
+        partitions: Iterable[int],
+        lead_ids: Iterable[str],
+        unsettled: Iterable[TimerRow] = (),
+    ) -> None:
+        # A replay starts empty: a lead new to this engine has no stored rows, and a handed
+        # over one is cached already, so no lead is loaded.
+        await super().prepare(store, partitions, (), unsettled)
+
+    def lead_changed(
+        self, partition: int, state: LeadState, stream_time: datetime, in_order: bool = False
+    ) -> None:
+        lead_id = state.lead_id
+        lead = self._in_order.get(lead_id)
+        if lead is None and lead_id in self._rows:
+            super().lead_changed(partition, state, stream_time, in_order)
+            return
+        events = state.events
+        if lead is None:
+            volume = VolumeFold() if self.rules.config.volume is not None else None
+            lead = _InOrder(start_fold(lead_id), volume, partition, {})
+        fold = lead.fold
+        if (
+            in_order
+            and partition == lead.partition
+            and fold.count == len(events) - 1
+            and (fold.count == 0 or fold.last == order_key(events[-2]))
+        ):
+            # What the live engine's step does, without settling: see the module doc.
+            event = events[-1]
+            lead.fold, changed = step_timers(fold, event, self.rules)
+            target = self.rules.config.volume
+            if lead.volume is not None and target is not None:
+                lead.volume = step_volume(lead.volume, lead_id, event, target, self.rules.funnel)
+            for timer in changed:
+                if timer.outcome is not None:
+                    lead.stops.setdefault(timer.key, stream_time)
+            self._in_order[lead_id] = lead
+            return
+        self._hand_over(lead_id, lead)
+        super().lead_changed(partition, state, stream_time, in_order)
+
+    def advance(self, partition: int, stream_time: datetime) -> None:
+        self._stream[partition] = stream_time
+        super().advance(partition, stream_time)
+
+    def finish(self) -> SlaWrite:
+        """The rows, figures and volume facts of the leads still in order, as of the end."""
+        if self._dropped:
+            raise RuntimeError("the SLA state was dropped mid-replay: its rows are incomplete")
+        out = SlaWrite()
+        for lead_id, lead in self._in_order.items():
+            for row in self._rows_of(lead):
+                out.rows.append(row)
+                out.fired += len(row.emitted)
+                out.figures[row.timer.key] = self._figures(row.timer)
+            if lead.volume is not None:
+                out.facts[lead_id] = lead.volume.facts
+        self._in_order.clear()
+        return out
+
+    def _hand_over(self, lead_id: str, lead: _InOrder) -> None:
+        """Give the live engine the lead's rows, queue entries and folds as of now."""
+        self._in_order.pop(lead_id, None)
+        rows: dict[Key, TimerRow] = {}
+        for row in self._rows_of(lead):
+            key = row.timer.key
+            rows[key] = row
+            self._queue(row)
+            # Written with this batch, as the live engine wrote it when it changed.
+            self._dirty[key] = row
+            self._out.fired += len(row.emitted)
+        self._rows[lead_id] = rows
+        if lead.fold.count:
+            self._folds[lead_id] = (lead.fold, lead.volume)
+
+    def _rows_of(self, lead: _InOrder) -> Iterable[TimerRow]:
+        now = self._stream.get(lead.partition)
+        for timer in lead.fold.timers:
+            at = lead.stops[timer.key] if timer.outcome is not None else now
+            yield TimerRow(timer, lead.partition, _emitted(timer, at))
+
+    def _figures(self, timer: Timer) -> tuple[float, float | None]:
+        # As the live engine's drain computes them.
+        policy = self.rules.by_name[timer.policy]
+        elapsed = None
+        if timer.stopped_at is not None:
+            elapsed = policy.clock.elapsed(timer.started_at, timer.stopped_at).total_seconds()
+        return policy.limit.total_seconds(), elapsed
+
+
+def _emitted(timer: Timer, stream_time: datetime | None) -> frozenset[str]:
+    """What a timer settled record by record has emitted once stream time reached
+    ``stream_time`` (for a stopped timer: the stream time at its stop); see the module doc."""
+    tags = ["started"]
+    if stream_time is not None:
+        if timer.warn_at < stream_time:
+            tags.append("warning")
+        if timer.deadline < stream_time:
+            tags.append("breached")
+        tags += [
+            f"escalated-{level}"
+            for level, at in enumerate(timer.escalate_at, start=1)
+            if at < stream_time
+        ]
+    if timer.outcome is not None:
+        tags.append(timer.outcome)
+    return frozenset(tags)
