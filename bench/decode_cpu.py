@@ -1,8 +1,9 @@
-"""CPU cost of the codec alone: decode the seeded benchmark values (and dump them back with
-``to_obj``), timed with ``time.process_time()`` so other processes on the machine do not count.
+"""CPU cost of the codec alone: decode the seeded benchmark values one by one and in batches
+(``decode_many``), and dump them back with ``to_obj``, timed with ``time.process_time()`` so
+other processes on the machine count less.
 
-Run ``python -m bench.decode_cpu [--events N] [--repeat R]``; prints µs/event per repetition
-and the best of them (the least disturbed run).
+Run ``python -m bench.decode_cpu [--events N] [--repeat R] [--batch B]``; prints µs/event per
+repetition and the best of them (the least disturbed run).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from bench.common import lead_events
-from events.codec import decode, to_obj
+from events.codec import decode, decode_many, to_obj
 from events.envelope import Event
 from services.gc_policy import tune_for_batches
 
@@ -37,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=2000, help="values per decode_many call")
     args = parser.parse_args()
     values = [v for _, v in lead_events(args.events)]
     n = len(values)
@@ -47,7 +49,14 @@ def main() -> None:
     def run_decode() -> None:
         decoded[:] = [decode(v) for v in values]
 
+    def run_many() -> None:
+        out: list[object] = []
+        for i in range(0, n, args.batch):
+            out.extend(decode_many(values[i : i + args.batch]))
+        decoded[:] = [e for e in out if isinstance(e, Event)]
+
     _show("decode", _per_event(run_decode, n, args.repeat))
+    _show("decode_many", _per_event(run_many, n, args.repeat))
     _show("to_obj", _per_event(lambda: [to_obj(e) for e in decoded], n, args.repeat))
 
 

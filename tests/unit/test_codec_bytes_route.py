@@ -11,7 +11,16 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from events.codec import _BYTES, _bytes_route, _decode_checked, _decode_parsed, decode, to_obj
+from events.codec import (
+    _BYTES,
+    DEFAULT_MAX_BYTES,
+    _bytes_route,
+    _decode_checked,
+    _decode_parsed,
+    decode,
+    decode_many,
+    to_obj,
+)
 from events.envelope import Event
 from events.errors import RejectedInput, Rejection
 from events.registry import DEFAULT_REGISTRY
@@ -155,11 +164,10 @@ def test_what_the_bytes_route_accepts_the_step_by_step_path_accepts_as_the_same_
 ) -> None:
     route = _bytes_route(DEFAULT_REGISTRY)
     assert route is not None
-    validate, _ = route
     if b"\\u" in raw:  # decode never gives these to the route: see the next test
         return
     try:
-        validate(raw)
+        route.one(raw)
     except ValueError:  # pydantic's ValidationError: the orjson route takes over
         return
     obj = orjson.loads(raw)
@@ -192,7 +200,47 @@ def test_every_catalog_type_decodes_alike_on_both_routes(event: Event) -> None:
 def test_payloads_with_numbers_keep_the_orjson_route() -> None:
     route = _bytes_route(DEFAULT_REGISTRY)
     assert route is not None
-    names = {cls.__name__ for cls in route[1]}
+    names = {cls.__name__ for cls in route.finish}
     assert "LeadStageChangedBytes" in names
     assert not {"DealCreatedBytes", "DealWonBytes", "DealLostBytes"} & names
     assert _BYTES[DEFAULT_REGISTRY] is route
+
+
+def same_outcome(a: Event | Rejection, b: Event | Rejection) -> None:
+    if isinstance(b, Rejection):
+        assert a == b
+    else:
+        assert isinstance(a, Event)
+        same_event(a, b)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(inputs(), max_size=8), st.sampled_from([DEFAULT_MAX_BYTES, 300]))
+def test_decode_many_gives_what_decode_gives_for_each_value(
+    values: list[bytes], max_bytes: int
+) -> None:
+    many = decode_many(values, max_bytes=max_bytes)
+    assert len(many) == len(values)
+    for raw, item in zip(values, many, strict=True):
+        same_outcome(item, outcome(lambda r: decode(r, max_bytes=max_bytes), raw))
+
+
+def test_one_bad_value_in_a_batch_gets_its_own_rejection_and_the_others_their_events() -> None:
+    good = [orjson.dumps(to_obj(e)) for e in one_of_each()]
+    bad = [
+        orjson.dumps(envelope("lead.stage_changed", {"from_stage": "lead"}, version=2)),
+        b'{"id": ',
+        orjson.dumps(envelope("lead.stage_changed", STAGE, version=2, id="a\x00b")),
+        b"x" * 1200,
+    ]
+    values = [good[0], bad[0], *good[1:4], bad[1], bad[2], *good[4:], bad[3]]
+
+    many = decode_many(values, max_bytes=1000)
+
+    for raw, item in zip(values, many, strict=True):
+        same_outcome(item, outcome(lambda r: decode(r, max_bytes=1000), raw))
+    assert [type(item).__name__ for item in many].count("Rejection") == len(bad)
+
+
+def test_decode_many_of_nothing_is_nothing() -> None:
+    assert decode_many([]) == []
