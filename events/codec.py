@@ -398,7 +398,19 @@ def _decode_parsed(raw: bytes, registry: Registry) -> Event:
 
 def to_obj(event: Event) -> dict[str, Any]:
     """The JSON-ready dict of an event (Decimals as strings, times in RFC 3339 UTC)."""
-    return event.model_dump(mode="json", exclude_none=True)
+    # ``event.model_dump(mode="json", exclude_none=True)`` without its Python wrapper around
+    # the same serializer call (~0.5 µs of ~2 per event; the archive dumps every event).
+    obj: dict[str, Any] = _SERIALIZER.to_python(event, mode="json", exclude_none=True)
+    return obj
+
+
+def to_json(event: Event) -> bytes:
+    """``to_obj`` as JSON bytes in one pydantic-core call (keys in field order, unlike
+    ``encode``): for stores whose column parses the JSON anyway, such as jsonb."""
+    return _SERIALIZER.to_json(event, exclude_none=True)
+
+
+_SERIALIZER = Event.__pydantic_serializer__
 
 
 def encode(event: Event) -> bytes:

@@ -19,6 +19,7 @@ from events.codec import (
     _decode_parsed,
     decode,
     decode_many,
+    to_json,
     to_obj,
 )
 from events.envelope import Event
@@ -244,3 +245,11 @@ def test_one_bad_value_in_a_batch_gets_its_own_rejection_and_the_others_their_ev
 
 def test_decode_many_of_nothing_is_nothing() -> None:
     assert decode_many([]) == []
+
+
+@pytest.mark.parametrize("event", one_of_each(), ids=lambda e: e.type)
+def test_to_obj_is_the_json_model_dump_and_to_json_its_bytes(event: Event) -> None:
+    odd = event.model_copy(update={"id": '\u00e9\x1f"\\ \U0001f600', "dataschema": None})
+    for e in (event, odd, decode(orjson.dumps(to_obj(event)))):
+        assert to_obj(e) == e.model_dump(mode="json", exclude_none=True)
+        assert orjson.loads(to_json(e)) == to_obj(e)
