@@ -17,6 +17,12 @@ from events.catalog import EventData
 SPECVERSION: Literal["1.0"] = "1.0"
 
 
+def to_utc(value: datetime) -> datetime:
+    """The same instant in UTC: one canonical zone keeps ordering, hashing and the archive
+    byte-stable. The codec's accepted path applies it after validation (see codec)."""
+    return value.astimezone(UTC)
+
+
 def dataschema_uri(type_: str, version: int) -> str:
     """The ``dataschema`` URI of a payload version; schema export names its files alike."""
     return f"urn:leadledger:schema:{type_}:v{version}"
@@ -40,8 +46,7 @@ class EnvelopeHeader(BaseModel):
     @field_validator("time")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        # One canonical zone keeps ordering, hashing and the archive byte-stable.
-        return value.astimezone(UTC)
+        return to_utc(value)
 
 
 class Event(EnvelopeHeader):

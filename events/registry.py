@@ -54,6 +54,19 @@ class Registry:
         older = [v for (t, v) in self._upcasters if t == type_ and v < current]
         return (*sorted(older), current)
 
+    def verbatim_versions(self, type_: str) -> tuple[int, ...]:
+        """The readable versions whose raw data is already valid current data: the current
+        one and those upcast only by ``unchanged`` steps (the codec validates them as is)."""
+        out = []
+        for version in self.versions(type_):
+            step = version
+            current = self.model(type_).VERSION
+            while step < current and self._upcasters.get((type_, step)) is unchanged:
+                step += 1
+            if step == current:
+                out.append(version)
+        return tuple(out)
+
     def upcast(self, type_: str, version: int, data: RawData) -> RawData:
         """Raw data of ``version`` brought up to the current version of ``type_``."""
         current = self.model(type_).VERSION
@@ -78,14 +91,17 @@ def _stage_changed_v1_to_v2(data: RawData) -> RawData:
     return upgraded
 
 
-def _created_v1_to_v2(data: RawData) -> RawData:
-    # v2 only adds the optional email_key; a v1 payload is a valid v2 payload without it.
+def unchanged(data: RawData) -> RawData:
+    """The upcaster of a version whose payload is a valid payload of the next version as it
+    is (the next version only added optional fields). The registry recognises it, so such
+    old versions can be validated without a rewrite (``Registry.verbatim_versions``)."""
     return data
 
 
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("lead.stage_changed", 1): _stage_changed_v1_to_v2,
-    ("lead.created", 1): _created_v1_to_v2,
+    # v2 only adds the optional email_key; a v1 payload is a valid v2 payload without it.
+    ("lead.created", 1): unchanged,
 }
 
 DEFAULT_REGISTRY = Registry(CATALOG, UPCASTERS)
