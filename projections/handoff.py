@@ -18,9 +18,12 @@ from __future__ import annotations
 from events.envelope import Event
 from events.funnel import FunnelLookups
 from events.kinds import ASSIGNED, CONTACTED, DISQUALIFIED, RECYCLED
+from projections.fast_init import fast_new
 from projections.views import WITHDRAWN, Handoff
 
 _REJECTING = DISQUALIFIED | RECYCLED
+#: ``Handoff(...)``, built faster (see ``projections.fast_init``).
+_new_handoff = fast_new(Handoff)
 
 
 def advance(
@@ -46,7 +49,7 @@ def advance(
     if entered == lookups.handoff_stage:
         # Positional, in field order (started_at, start_event_id, assigned_at, action_at,
         # action, action_event_id): a hot path of the fold.
-        handoffs = (*handoffs, Handoff(event.time, event.id, None, None, None, None))
+        handoffs = (*handoffs, _new_handoff(event.time, event.id, None, None, None, None))
     return handoffs
 
 
@@ -64,7 +67,8 @@ def _progress(
     if kind & CONTACTED:
         return _end(handoff, event, "contacted")
     if kind & ASSIGNED and handoff.assigned_at is None:
-        return Handoff(handoff.started_at, handoff.start_event_id, event.time, None, None, None)
+        started_at, start_event_id = handoff.started_at, handoff.start_event_id
+        return _new_handoff(started_at, start_event_id, event.time, None, None, None)
     return handoff
 
 
@@ -80,4 +84,5 @@ def _leave_action(kind: int, entered: str, lookups: FunnelLookups) -> str:
 def _end(handoff: Handoff, event: Event, action: str) -> Handoff:
     # Built directly rather than with ``dataclasses.replace``: a hot path of the fold.
     started_at, start_event_id = handoff.started_at, handoff.start_event_id
-    return Handoff(started_at, start_event_id, handoff.assigned_at, event.time, action, event.id)
+    time, event_id = event.time, event.id
+    return _new_handoff(started_at, start_event_id, handoff.assigned_at, time, action, event_id)

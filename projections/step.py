@@ -43,11 +43,15 @@ from events.kinds import (
     RECYCLED,
     STAGE_CHANGED,
 )
+from projections.fast_init import fast_new
 from projections.handoff import advance
 from projections.views import LeadView, StageSpan
 
 #: The payloads ``_move`` has to look at; everything else moves nothing.
 _MAY_MOVE = MOVES | CREATED
+#: ``LeadView(...)`` and ``StageSpan(...)``, built faster (see ``projections.fast_init``).
+_new_view = fast_new(LeadView)
+_new_span = fast_new(StageSpan)
 
 
 def step(view: LeadView, event: Event, funnel: Funnel) -> LeadView:
@@ -92,7 +96,7 @@ def step(view: LeadView, event: Event, funnel: Funnel) -> LeadView:
         merged_into = data.survivor_id
 
     # Positional, in field order: a 13-field keyword call costs noticeably more per event.
-    return LeadView(
+    return _new_view(
         view.lead_id,
         created_at,
         current_stage,
@@ -146,12 +150,12 @@ def _open(
     time = event.time
     team = lookups.team_values[stage]
     if not stages:
-        return (StageSpan(stage, team, time, None, event.id, None, reason),)
+        return (_new_span(stage, team, time, None, event.id, None, reason),)
     last = stages[-1]
-    closed = StageSpan(
+    closed = _new_span(
         last.stage, last.team, last.entered_at, time, last.entered_via, last.from_stage, last.reason
     )
-    opened = StageSpan(stage, team, time, None, event.id, last.stage, reason)
+    opened = _new_span(stage, team, time, None, event.id, last.stage, reason)
     if len(stages) == 1:
         return (closed, opened)
     return (*stages[:-1], closed, opened)

@@ -3,14 +3,19 @@
 ``events.kinds.KINDS`` (exact-class dispatch) must say what ``isinstance`` says, for every
 payload class and for subclasses; ``Funnel.lookups`` must say what the ``Funnel`` methods say;
 and ``step``, ``stage_move`` and ``check_against_funnel`` must equal their plain references
-(tests/unit/fold_reference.py) on random histories of every kind of event, valid or not.
+(tests/unit/fold_reference.py) on random histories of every kind of event, valid or not;
+the constructors ``fast_new`` makes must build what the classes build.
 """
 
 from __future__ import annotations
 
+import copy
+import pickle
+from dataclasses import FrozenInstanceError, dataclass
 from datetime import timedelta
 from typing import ClassVar
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,8 +36,11 @@ from events.kinds import FLAGS, KINDS, kind_of
 from events.registry import DEFAULT_REGISTRY
 from events.sla_events import SLA_EVENTS
 from events.validation import check_against_funnel
+from projections.changes import Changes, StageExit, Transition
+from projections.fast_init import fast_init, fast_new, slot_builder
+from projections.lead import LeadState
 from projections.step import stage_move, step
-from projections.views import LeadView, empty_view
+from projections.views import Handoff, LeadView, StageSpan, empty_view
 
 from .factories import (
     FUNNEL,
@@ -260,3 +268,63 @@ def test_step_equals_the_plain_step_on_a_handoff_that_sales_takes_over() -> None
         fast, plain = step(fast, event, FUNNEL), reference_step(plain, event, FUNNEL)
         assert fast == plain
     assert [h.action for h in fast.handoffs] == ["contacted"]
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    left: str
+    right: int | None
+
+
+def test_a_fast_constructor_builds_the_same_frozen_instance_as_the_class() -> None:
+    new_pair = fast_new(_Pair)
+
+    built, plain = new_pair("a", 1), _Pair("a", 1)
+
+    assert type(built) is _Pair
+    assert built == plain
+    assert hash(built) == hash(plain)
+    assert repr(built) == repr(plain)
+    assert copy.copy(built) == plain
+    assert pickle.loads(pickle.dumps(built)) == plain
+    with pytest.raises(FrozenInstanceError):
+        built.left = "b"  # type: ignore[misc]
+
+
+def test_the_fold_s_fast_constructors_build_what_the_classes_build() -> None:
+    t = T0
+    span = ("mql", "marketing", t, None, "e1", "lead", None)
+    handoff = (t, "e1", t, t, "accepted", "e2")
+    view = (LEAD, t, "mql", t, "mql", "rep-1", "sales", (), (), None, t, t, 3)
+    for cls, values in (
+        (StageSpan, span),
+        (Handoff, handoff),
+        (LeadView, view),
+        (Transition, ("lead", "mql", t, "e1")),
+        (StageExit, ("lead", 60.0, "e1")),
+        (Changes, ((), (), ())),
+    ):
+        built = fast_new(cls)(*values)
+        assert type(built) is cls
+        assert built == cls(*values)
+
+
+def test_a_state_built_from_its_slots_equals_the_state_built_by_its_constructor() -> None:
+    events = (created(LEAD, T0),)
+    view = step(empty_view(LEAD), events[0], FUNNEL)
+
+    built = slot_builder(LeadState)(LEAD, events, view, frozenset({events[0].id}))
+
+    assert type(built) is LeadState
+    assert built == LeadState(lead_id=LEAD, events=events, view=view)
+    assert built.ids == LeadState(lead_id=LEAD, events=events, view=view).ids
+
+
+def test_a_class_without_one_slot_per_field_gets_no_fast_constructor() -> None:
+    @dataclass(frozen=True)
+    class Unslotted:
+        name: str
+
+    with pytest.raises(TypeError, match="slot per field"):
+        slot_builder(Unslotted)
