@@ -95,21 +95,18 @@ class Rejected:
     rejection: Rejection
 
 
-# The slots' own setters: what ``object.__setattr__`` ends up calling, without the global
-# lookup and the frozen-dataclass detour (see ``projections.fast_init``).
 #: ``Applied(...)``, built faster (see ``projections.fast_init``).
 _new_applied = fast_new(Applied)
+_StateBuilder = Callable[[str, tuple[Event, ...], LeadView, frozenset[str]], LeadState]
 #: A ``LeadState`` from all four fields, ``ids`` included, without ``__post_init__``.
-_new_state: Callable[[str, tuple[Event, ...], LeadView, frozenset[str]], LeadState] = slot_builder(
-    LeadState
-)
+_new_state: _StateBuilder = slot_builder(LeadState)
 
 
 def _extended(
     old: LeadState, event_id: str, events: tuple[Event, ...], view: LeadView
 ) -> LeadState:
     # ``old`` plus one accepted event: the ids grow by one instead of being rebuilt from the
-    # whole history (hot path).
+    # whole history, and ``__post_init__`` is skipped (hot path).
     return _new_state(old.lead_id, events, view, old.ids.union((event_id,)))
 
 
