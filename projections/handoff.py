@@ -15,78 +15,74 @@ Only the first action counts: a handoff that is over never changes again in the 
 
 from __future__ import annotations
 
-from events.catalog import LeadAssigned, LeadContacted, LeadDisqualified, LeadRecycled
 from events.envelope import Event
-from events.funnel import Funnel, Team
+from events.funnel import FunnelLookups
+from events.kinds import ASSIGNED, CONTACTED, DISQUALIFIED, RECYCLED
+from projections.fast_init import fast_new
 from projections.views import WITHDRAWN, Handoff
+
+_REJECTING = DISQUALIFIED | RECYCLED
+#: ``Handoff(...)``, built faster (see ``projections.fast_init``).
+_new_handoff = fast_new(Handoff)
 
 
 def advance(
     handoffs: tuple[Handoff, ...],
     event: Event,
+    kind: int,
     left: str | None,
     entered: str | None,
-    funnel: Funnel,
+    lookups: FunnelLookups,
 ) -> tuple[Handoff, ...]:
     """The handoffs after ``event``, which is the latest event of the history so far.
 
-    ``left`` and ``entered`` describe the stage move the event made: both None when it moved
-    nothing, ``left`` None when it opened the lead's first stay.
+    ``kind`` is ``events.kinds.KINDS[type(event.data)]`` and ``lookups`` the funnel's
+    ``lookups``: the fold already holds both. ``left`` and ``entered`` describe the stage
+    move the event made: both None when it moved nothing, ``left`` None when it opened the
+    lead's first stay.
     """
-    if handoffs and handoffs[-1].is_open:
+    if handoffs and handoffs[-1].action is None:
         current = handoffs[-1]
-        progressed = _progress(current, event, left, entered, funnel)
+        progressed = _progress(current, event, kind, left, entered, lookups)
         if progressed is not current:
             handoffs = (*handoffs[:-1], progressed)
-    if entered == funnel.handoff_stage:
-        started = Handoff(
-            started_at=event.time,
-            start_event_id=event.id,
-            assigned_at=None,
-            action_at=None,
-            action=None,
-            action_event_id=None,
-        )
-        handoffs = (*handoffs, started)
+    if entered == lookups.handoff_stage:
+        # Positional, in field order (started_at, start_event_id, assigned_at, action_at,
+        # action, action_event_id): a hot path of the fold.
+        handoffs = (*handoffs, _new_handoff(event.time, event.id, None, None, None, None))
     return handoffs
 
 
 def _progress(
-    handoff: Handoff, event: Event, left: str | None, entered: str | None, funnel: Funnel
+    handoff: Handoff,
+    event: Event,
+    kind: int,
+    left: str | None,
+    entered: str | None,
+    lookups: FunnelLookups,
 ) -> Handoff:
     # An open handoff means the lead is in the handoff stage, so any move leaves it.
     if left is not None and entered is not None:
-        return _end(handoff, event, _leave_action(event, entered, funnel))
-    if isinstance(event.data, LeadContacted):
+        return _end(handoff, event, _leave_action(kind, entered, lookups))
+    if kind & CONTACTED:
         return _end(handoff, event, "contacted")
-    if isinstance(event.data, LeadAssigned) and handoff.assigned_at is None:
-        return Handoff(
-            started_at=handoff.started_at,
-            start_event_id=handoff.start_event_id,
-            assigned_at=event.time,
-            action_at=None,
-            action=None,
-            action_event_id=None,
-        )
+    if kind & ASSIGNED and handoff.assigned_at is None:
+        started_at, start_event_id = handoff.started_at, handoff.start_event_id
+        return _new_handoff(started_at, start_event_id, event.time, None, None, None)
     return handoff
 
 
-def _leave_action(event: Event, entered: str, funnel: Funnel) -> str:
-    rejected_by_event = isinstance(event.data, LeadDisqualified | LeadRecycled)
-    if rejected_by_event or entered in (funnel.disqualified_stage, funnel.recycled_stage):
+def _leave_action(kind: int, entered: str, lookups: FunnelLookups) -> str:
+    rejected_by_event = kind & _REJECTING
+    if rejected_by_event or entered in (lookups.disqualified_stage, lookups.recycled_stage):
         return "rejected"
-    if funnel.team_of(entered) is Team.SALES:
+    if entered in lookups.sales_stages:
         return "accepted"
     return WITHDRAWN
 
 
 def _end(handoff: Handoff, event: Event, action: str) -> Handoff:
     # Built directly rather than with ``dataclasses.replace``: a hot path of the fold.
-    return Handoff(
-        started_at=handoff.started_at,
-        start_event_id=handoff.start_event_id,
-        assigned_at=handoff.assigned_at,
-        action_at=event.time,
-        action=action,
-        action_event_id=event.id,
-    )
+    started_at, start_event_id = handoff.started_at, handoff.start_event_id
+    time, event_id = event.time, event.id
+    return _new_handoff(started_at, start_event_id, handoff.assigned_at, time, action, event_id)

@@ -32,9 +32,26 @@ from events.catalog import (
     LeadStageChanged,
 )
 from events.envelope import Event
-from events.funnel import Funnel
+from events.funnel import Funnel, FunnelLookups
+from events.kinds import (
+    ASSIGNED,
+    CREATED,
+    DISQUALIFIED,
+    KINDS,
+    MERGED,
+    MOVES,
+    RECYCLED,
+    STAGE_CHANGED,
+)
+from projections.fast_init import fast_new
 from projections.handoff import advance
 from projections.views import LeadView, StageSpan
+
+#: The payloads ``_move`` has to look at; everything else moves nothing.
+_MAY_MOVE = MOVES | CREATED
+#: ``LeadView(...)`` and ``StageSpan(...)``, built faster (see ``projections.fast_init``).
+_new_view = fast_new(LeadView)
+_new_span = fast_new(StageSpan)
 
 
 def step(view: LeadView, event: Event, funnel: Funnel) -> LeadView:
@@ -42,41 +59,57 @@ def step(view: LeadView, event: Event, funnel: Funnel) -> LeadView:
 
     The event must already have passed ``check_against_funnel``: stage names are trusted.
     """
+    # Hot path (once per accepted event): the payload's class is looked up once
+    # (``events.kinds``) instead of asked about by several ``isinstance`` calls, and the
+    # funnel's facts come from its precomputed lookups.
     data = event.data
+    kind = KINDS[type(data)]
     time = event.time
+    lookups = funnel.lookups
     stages = view.stages
-    left: str | None = None
-    entered: str | None = None
+    handoffs = view.handoffs
     current_stage, entered_current_at = view.current_stage, view.entered_current_at
-    move = stage_move(data, funnel, has_stage=bool(stages))
+    highest_stage = view.highest_stage
+    move = _move(data, kind, lookups, bool(stages)) if kind & _MAY_MOVE else None
     if move is not None:
         entered, reason = move
         left = current_stage
-        stages = _open(stages, entered, reason, event, funnel)
+        stages = _open(stages, entered, reason, event, lookups)
         # The stay just opened is the current one.
         current_stage, entered_current_at = entered, time
+        highest_stage = _highest(highest_stage, entered, lookups)
+        handoffs = advance(handoffs, event, kind, left, entered, lookups)
+    elif handoffs and handoffs[-1].action is None:
+        # Without a move only an open handoff can change (see ``handoff.advance``).
+        handoffs = advance(handoffs, event, kind, None, None, lookups)
 
     owner_id, team = view.owner_id, view.team
-    if isinstance(data, LeadAssigned):
+    # The flag says the isinstance is true, so it is the cheap exact-class check; it is
+    # there for the type checker (and stays right for subclasses).
+    if kind & ASSIGNED and isinstance(data, LeadAssigned):
         owner_id, team = data.owner_id, data.team
     created_at = view.created_at
-    if created_at is None and isinstance(data, LeadCreated):
+    if created_at is None and kind & CREATED:
         created_at = time
+    merged_into = view.merged_into
+    if kind & MERGED and isinstance(data, LeadMerged):
+        merged_into = data.survivor_id
 
-    return LeadView(
-        lead_id=view.lead_id,
-        created_at=created_at,
-        current_stage=current_stage,
-        entered_current_at=entered_current_at,
-        highest_stage=_highest(view.highest_stage, entered, funnel),
-        owner_id=owner_id,
-        team=team,
-        stages=stages,
-        handoffs=advance(view.handoffs, event, left, entered, funnel),
-        merged_into=data.survivor_id if isinstance(data, LeadMerged) else view.merged_into,
-        first_event_at=view.first_event_at or time,
-        last_event_at=time,
-        event_count=view.event_count + 1,
+    # Positional, in field order: a 13-field keyword call costs noticeably more per event.
+    return _new_view(
+        view.lead_id,
+        created_at,
+        current_stage,
+        entered_current_at,
+        highest_stage,
+        owner_id,
+        team,
+        stages,
+        handoffs,
+        merged_into,
+        view.first_event_at or time,
+        time,
+        view.event_count + 1,
     )
 
 
@@ -86,52 +119,54 @@ def stage_move(
     """(target stage, reason) when the event moves the lead, else None. ``has_stage``: the
     lead already has a stage (then ``lead.created`` moves nothing). The SLA timers use it too,
     so they can never disagree with the stage history."""
-    if isinstance(data, LeadStageChanged):
+    return _move(data, KINDS[type(data)], funnel.lookups, has_stage)
+
+
+def _move(
+    data: EventData, kind: int, lookups: FunnelLookups, has_stage: bool
+) -> tuple[str, str | None] | None:
+    # ``kind`` is ``KINDS[type(data)]``; each isinstance below runs only when it is true.
+    if kind & STAGE_CHANGED and isinstance(data, LeadStageChanged):
         return data.to_stage, data.reason
-    if isinstance(data, LeadDisqualified):
-        return funnel.disqualified_stage, data.reason_code
-    if isinstance(data, LeadRecycled):
-        return funnel.recycled_stage, data.reason
-    if isinstance(data, LeadCreated) and not has_stage:
+    if kind & DISQUALIFIED and isinstance(data, LeadDisqualified):
+        return lookups.disqualified_stage, data.reason_code
+    if kind & RECYCLED and isinstance(data, LeadRecycled):
+        return lookups.recycled_stage, data.reason
+    if kind & CREATED and not has_stage and isinstance(data, LeadCreated):
         return data.stage, None
     return None
 
 
 def _open(
-    stages: tuple[StageSpan, ...], stage: str, reason: str | None, event: Event, funnel: Funnel
+    stages: tuple[StageSpan, ...],
+    stage: str,
+    reason: str | None,
+    event: Event,
+    lookups: FunnelLookups,
 ) -> tuple[StageSpan, ...]:
-    opened = StageSpan(
-        stage=stage,
-        team=funnel.team_of(stage).value,
-        entered_at=event.time,
-        exited_at=None,
-        entered_via=event.id,
-        from_stage=stages[-1].stage if stages else None,
-        reason=reason,
-    )
+    # Spans are built positionally, in field order (stage, team, entered_at, exited_at,
+    # entered_via, from_stage, reason): ``dataclasses.replace`` or keywords cost more, and
+    # this runs once per move.
+    time = event.time
+    team = lookups.team_values[stage]
     if not stages:
-        return (opened,)
+        return (_new_span(stage, team, time, None, event.id, None, reason),)
     last = stages[-1]
-    # Built directly: ``dataclasses.replace`` costs several times more, once per move.
-    closed = StageSpan(
-        stage=last.stage,
-        team=last.team,
-        entered_at=last.entered_at,
-        exited_at=event.time,
-        entered_via=last.entered_via,
-        from_stage=last.from_stage,
-        reason=last.reason,
+    closed = _new_span(
+        last.stage, last.team, last.entered_at, time, last.entered_via, last.from_stage, last.reason
     )
+    opened = _new_span(stage, team, time, None, event.id, last.stage, reason)
+    if len(stages) == 1:
+        return (closed, opened)
     return (*stages[:-1], closed, opened)
 
 
-def _highest(highest: str | None, entered: str | None, funnel: Funnel) -> str | None:
+def _highest(highest: str | None, entered: str, lookups: FunnelLookups) -> str | None:
     # Side stages rank -1, so they never replace a main-path stage nor become the first value.
-    if entered is None:
-        return highest
-    rank = funnel.rank(entered)
+    ranks = lookups.ranks
+    rank = ranks.get(entered, -1)
     if rank < 0:
         return highest
-    if highest is None or rank > funnel.rank(highest):
+    if highest is None or rank > ranks.get(highest, -1):
         return entered
     return highest
