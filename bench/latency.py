@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -117,9 +116,10 @@ def main() -> None:
     parser.add_argument("--sla", choices=("none", "default"), default="default")
     args = parser.parse_args()
     print(machine())
-    work = Path(tempfile.mkdtemp(prefix="ll-bench-latency-"))
     p50s, p99s = [], []
     with stack() as st:
+        # Inside the stack's directory, so the workers' data and logs go when it does.
+        work = st.workdir / "workers"
         for p in range(args.passes):
             lat = asyncio.run(one_pass(st, args.rate, args.seconds, args.sla, work))
             p50, p99 = percentile(lat, 0.5) * 1000, percentile(lat, 0.99) * 1000
