@@ -12,8 +12,11 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+import orjson
+
 from events.codec import encode
 from events.envelope import Event
+from events.sla_events import SLA_EVENTS
 
 #: (key, value, headers) of one record
 DerivedRecord = tuple[bytes, bytes, list[tuple[str, bytes]]]
@@ -29,7 +32,48 @@ class KafkaDerived:
 
     async def send(self, events: Sequence[Event]) -> None:
         if events:
-            await self._send([(e.key, encode(e), _headers(e)) for e in events])
+            await self._send([(e.key, encoded(e), _headers(e)) for e in events])
+
+
+#: per payload type whose fields are all JSON scalars or datetimes (the sla.* events): the
+#: fields that are None unless set
+_NULLABLE: dict[type, tuple[str, ...]] = {
+    m: tuple(n for n, f in m.model_fields.items() if f.default is None) for m in SLA_EVENTS
+}
+_ENVELOPE_NULLABLE = tuple(n for n, f in Event.model_fields.items() if f.default is None)
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z
+
+
+def encoded(event: Event) -> bytes:
+    """``encode(event)``, byte for byte, in about two thirds of the time for ``sla.*`` events.
+
+    Their payload fields are strings, numbers, None and datetimes only, which orjson writes
+    as pydantic's JSON mode does (RFC 3339, ``Z`` for UTC), so the dicts of the models can go
+    to orjson directly instead of through ``model_dump``, with the None fields left out as
+    ``exclude_none`` does. Anything else takes ``encode``.
+    """
+    data = event.data
+    nullable = _NULLABLE.get(type(data))
+    if nullable is None:
+        return encode(event)
+    # The payload dict replaces the model before the None test (a model's == is Python).
+    obj = _without_none(
+        event.__dict__, _ENVELOPE_NULLABLE, data=_without_none(data.__dict__, nullable)
+    )
+    return orjson.dumps(obj, option=_OPTIONS)
+
+
+def _without_none(
+    fields: dict[str, Any], nullable: tuple[str, ...], **replace: Any
+) -> dict[str, Any]:
+    out = fields.copy()
+    out.update(replace)
+    for name in nullable:
+        if out[name] is None:
+            del out[name]
+    if None in out.values():  # a None where the type has none: leave it out all the same
+        out = {k: v for k, v in out.items() if v is not None}
+    return out
 
 
 def _headers(event: Event) -> list[tuple[str, bytes]]:

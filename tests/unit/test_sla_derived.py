@@ -9,15 +9,17 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiokafka.partitioner import DefaultPartitioner
 
 from events.codec import encode
 from events.envelope import Event
-from services.processor.derived import DerivedRecord, KafkaDerived, send_batched
+from services.processor.derived import DerivedRecord, KafkaDerived, encoded, send_batched
 from services.processor.worker import create_app
 from services.settings import Settings
 
+from .factories import at, created
 from .test_sla_pipeline import history, pipeline
 
 TOPIC = "leadledger.derived"
@@ -128,7 +130,7 @@ async def test_each_derived_event_goes_to_the_partition_of_its_key_in_its_order(
     expected: dict[int, list[bytes]] = {}
     for event in events:
         partition = DefaultPartitioner()(event.key, partitions, partitions)
-        expected.setdefault(partition, []).append(encode(event))
+        expected.setdefault(partition, []).append(encoded(event))
     assert broker.by_partition() == expected
     assert all(len(b.records) <= 3 for _, b in broker.submitted)
 
@@ -167,3 +169,34 @@ async def test_the_processors_producer_fits_a_live_batch_of_derived_events_in_on
     assert app.conf.producer_max_batch_size >= 500 * largest
     assert app.conf.producer_linger == 0.0, "the batch's sends come together; lingering delays"
     assert app.conf.producer_acks == -1, "every replica has them before the batch commits"
+
+
+async def test_derived_events_are_encoded_byte_for_byte_as_the_codec_encodes_them() -> None:
+    events = await derived_events()
+    berlin = ZoneInfo("Europe/Berlin")
+    # Rows loaded from the store may carry their instants in another zone; sub-second times
+    # and a missing owner are the other shapes the fast path must write as pydantic does.
+    shifted = [
+        e.model_copy(
+            update={
+                "data": e.data.model_copy(
+                    update={
+                        "started_at": e.data.started_at.astimezone(berlin),  # type: ignore[attr-defined]
+                        "deadline": e.data.deadline.replace(microsecond=120_000),  # type: ignore[attr-defined]
+                        "owner_id": None,
+                        "elapsed_seconds": 0.1 + 0.2,
+                    }
+                )
+            }
+        )
+        for e in events
+    ]
+    kinds = {e.type for e in events}
+    assert {"sla.started", "sla.met", "sla.breached"} <= kinds
+    for event in [*events, *shifted]:
+        assert encoded(event) == encode(event), event.id
+
+
+def test_other_derived_events_take_the_codec() -> None:
+    event = created("X", at(0), "mql", id="x0")
+    assert encoded(event) == encode(event)
