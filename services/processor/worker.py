@@ -146,14 +146,15 @@ def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
         web_in_thread=False,
         datadir=str(datadir),
         producer_acks=-1,
-        # A batch's derived sla.* events are all sent, then all awaited, before its commit.
-        # aiokafka keeps one request in flight per broker, and a send() that finds its
-        # partition's batch full waits for that request: at Faust's 16 KB (~28 derived
-        # events) a batch of 300 events waited ~20 round trips, each one also behind the fold
-        # of the next batch, and that was ~340 ms of live latency. 512 KB holds ~900 derived
-        # events per partition (a 1,000 events/s batch in one request) and stays under
-        # Kafka's default message.max.bytes of 1 MB per record batch. No linger: the sends
-        # of a batch come back to back and are awaited at once; waiting longer only delays.
+        # A batch's derived sla.* events are all submitted, then all awaited, before its
+        # commit (services/processor/derived.py). aiokafka keeps one request in flight per
+        # broker, and a record (or record batch) that finds its partition's batch full, or
+        # not yet sent, waits for that request: at Faust's 16 KB (~28 derived events) a
+        # batch of 300 events waited ~20 round trips, each one also behind the fold of the
+        # next batch, and that was ~340 ms of live latency. 512 KB holds ~900 derived events
+        # per partition (a 1,000 events/s batch in one request) and stays under Kafka's
+        # default message.max.bytes of 1 MB per record batch. No linger: a batch's records
+        # are submitted back to back and awaited at once; waiting longer only delays.
         producer_max_batch_size=512 * 1024,
         producer_linger=0.0,
         processing_guarantee=settings.processing_guarantee,
