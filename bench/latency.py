@@ -8,15 +8,16 @@ topic; then events are published at the fixed rate, each stamped when ``send()``
 A poller reads the per-partition checkpoints from PostgreSQL every 5 ms: an event is in the
 read model from the first poll whose checkpoint covers its offset (rows and checkpoint
 commit in one transaction). So each latency includes up to one poll interval (5 ms) and the
-poll query itself.
+poll query itself. Each pass also prints the worker's CPU time per event over the pass (from
+/proc): on a shared machine it moves far less than the latencies do.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -87,7 +88,19 @@ async def poll_until(
         await conn.close()
 
 
-async def one_pass(st: Stack, rate: float, seconds: float, sla: str, work: Path) -> list[float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def one_pass(
+    st: Stack, rate: float, seconds: float, sla: str, work: Path
+) -> tuple[list[float], float]:
+    """Latencies of one pass, and the worker's CPU seconds from the first send to the end."""
     topic = f"bench.latency.{uuid.uuid4().hex[:8]}"
     await create_topic(st.bootstrap, topic)
     records = lead_events(int(rate * seconds))
@@ -100,13 +113,15 @@ async def one_pass(st: Stack, rate: float, seconds: float, sla: str, work: Path)
         await wait_assigned([w], 4)
         seen: dict[int, list[tuple[float, int]]] = {}
         poller = asyncio.create_task(poll_until(dsn, topic, len(records), seen))
+        cpu_before = cpu_seconds(w.proc.pid)
         sent = await publish_at(st.bootstrap, topic, records, rate)
         await asyncio.wait_for(poller, timeout=120)
+        cpu = cpu_seconds(w.proc.pid) - cpu_before
     latencies = []
     for (p, offset), at in sent.items():
         reflected = next(t for t, o in seen[p] if o >= offset)
         latencies.append(reflected - at)
-    return latencies
+    return latencies, cpu
 
 
 def main() -> None:
@@ -117,17 +132,19 @@ def main() -> None:
     parser.add_argument("--sla", choices=("none", "default"), default="default")
     args = parser.parse_args()
     print(machine())
-    work = Path(tempfile.mkdtemp(prefix="ll-bench-latency-"))
     p50s, p99s = [], []
     with stack() as st:
+        # Inside the stack's directory, so the workers' data and logs go when it does.
+        work = st.workdir / "workers"
         for p in range(args.passes):
-            lat = asyncio.run(one_pass(st, args.rate, args.seconds, args.sla, work))
+            lat, cpu = asyncio.run(one_pass(st, args.rate, args.seconds, args.sla, work))
             p50, p99 = percentile(lat, 0.5) * 1000, percentile(lat, 0.99) * 1000
             p50s.append(p50)
             p99s.append(p99)
             print(
                 f"pass {p + 1}: {len(lat):,} events at {args.rate:,.0f}/s, SLA {args.sla}: "
-                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(lat) * 1000:.1f} ms",
+                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(lat) * 1000:.1f} ms; "
+                f"worker CPU {cpu * 1e6 / len(lat):.0f} us/event",
                 flush=True,
             )
     print(f"p50 ms: min {min(p50s):.1f} median {statistics.median(p50s):.1f} max {max(p50s):.1f}")
