@@ -31,31 +31,6 @@ LEAD_COLUMNS = (
     "created_at", "entered_current_at", "first_event_at", "last_event_at", "event_count",
     "merged_into", "handoff_started_at", "handoff_action", "handoff_latency_seconds",
 )  # fmt: skip
-_LEAD_TYPES = (
-    "text", "text", "text", "text", "text", "text", "timestamptz", "timestamptz",
-    "timestamptz", "timestamptz", "int", "text", "timestamptz", "text", "float8",
-)  # fmt: skip
-
-
-def _upsert(table: str, columns: Sequence[str], types: Sequence[str], key: int) -> str:
-    """One set-based upsert of many rows, passed as one array per column (unnest): a single
-    statement instead of a round of executemany per row. ``key``: the leading key columns."""
-    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
-        f" ON CONFLICT ({', '.join(columns[:key])}) DO UPDATE SET "
-        + ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[key:])
-    )
-
-
-_UPSERT_LEAD = _upsert("lead_current", LEAD_COLUMNS, _LEAD_TYPES, 1) + ", updated_at = now()"
-
-
-def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows transposed into one list per column, the arguments of an unnest statement."""
-    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
-
-
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
@@ -95,6 +70,19 @@ def archive_row(r: Record, e: Event) -> tuple[Any, ...]:
         e.id, e.subject, e.type, e.source, e.time, e.schemaversion,
         orjson.dumps(to_obj(e)).decode(), r.topic, r.partition, r.offset, r.timestamp_ms,
         [k for k, _ in r.headers], [v for _, v in r.headers],
+    )  # fmt: skip
+
+
+#: ``ARCHIVE_COLUMNS`` without the header arrays: a record without headers gets the columns'
+#: default, an empty array (006), the same value ``archive_row`` writes for it.
+_BARE_ARCHIVE_COLUMNS = ARCHIVE_COLUMNS[:-2]
+
+
+def _bare_archive_row(r: Record, e: Event) -> tuple[Any, ...]:
+    # Encoding two empty arrays costs asyncpg more than the other eleven values together.
+    return (
+        e.id, e.subject, e.type, e.source, e.time, e.schemaversion,
+        orjson.dumps(to_obj(e)).decode(), r.topic, r.partition, r.offset, r.timestamp_ms,
     )  # fmt: skip
 
 
@@ -185,10 +173,7 @@ class PostgresProjectionStore:
         async with self.pool.acquire() as conn, conn.transaction():
             await self._fence(conn, batch.topic, expected)
             if batch.accepted:
-                await conn.copy_records_to_table(
-                    "event_archive", columns=ARCHIVE_COLUMNS,
-                    records=[archive_row(r, e) for r, e in batch.accepted],
-                )  # fmt: skip
+                await _write_archive(conn, batch.accepted)
             if batch.leads:
                 await self._write_leads(conn, batch.leads, batch.before)
             if batch.sla is not None:
@@ -248,19 +233,22 @@ class PostgresProjectionStore:
             previous = before.get(s.lead_id)
             how = "upsert" if previous is None else "update" if previous.events else "insert"
             rows[how].append(lead_row(s))
+        # Rows to update go as one array of a composite type (006), not one array per column:
+        # asyncpg type-checks every element of an array, and a tuple's fields are encoded as
+        # cheaply as COPY values. New rows go by COPY.
         if rows["update"]:
-            await conn.execute(_UPDATE_LEAD, *_columns(rows["update"], len(LEAD_COLUMNS)))
+            await conn.execute(_UPDATE_LEAD, rows["update"])
         if rows["insert"]:
             await conn.copy_records_to_table(
                 "lead_current", columns=LEAD_COLUMNS, records=rows["insert"]
             )
         if rows["upsert"]:
-            await conn.execute(_UPSERT_LEAD, *_columns(rows["upsert"], len(LEAD_COLUMNS)))
+            await conn.execute(_UPSERT_LEAD, rows["upsert"])
         stages = delta(leads, before, _stages, stage_row)
         handoffs = delta(leads, before, _handoffs, handoff_row)
-        for table, d, columns, update in (
-            ("lead_stage_history", stages, STAGE_COLUMNS, _UPDATE_STAGE),
-            ("lead_handoff", handoffs, HANDOFF_COLUMNS, _UPDATE_HANDOFF),
+        for table, d, columns in (
+            ("lead_stage_history", stages, STAGE_COLUMNS),
+            ("lead_handoff", handoffs, HANDOFF_COLUMNS),
         ):
             if d.cut_ids:
                 await conn.execute(
@@ -270,9 +258,24 @@ class PostgresProjectionStore:
                     d.cut_seqs,
                 )
             if d.updated:
-                await conn.execute(update, *_columns(d.updated, len(columns)))
+                await conn.execute(_UPDATE_HISTORY[table], d.updated)
             if d.inserted:
                 await conn.copy_records_to_table(table, columns=columns, records=d.inserted)
+
+
+async def _write_archive(
+    conn: asyncpg.Connection, accepted: Sequence[tuple[Record, Event]]
+) -> None:
+    bare = [_bare_archive_row(r, e) for r, e in accepted if not r.headers]
+    if bare:
+        await conn.copy_records_to_table(
+            "event_archive", columns=_BARE_ARCHIVE_COLUMNS, records=bare
+        )
+    if len(bare) < len(accepted):
+        await conn.copy_records_to_table(
+            "event_archive", columns=ARCHIVE_COLUMNS,
+            records=[archive_row(r, e) for r, e in accepted if r.headers],
+        )  # fmt: skip
 
 
 STAGE_COLUMNS = (
@@ -317,35 +320,32 @@ def _handoffs(s: LeadState) -> tuple[Handoff, ...]:
     return s.view.handoffs
 
 
-_STAGE_TYPES = (
-    "text", "int", "text", "text", "timestamptz", "timestamptz", "float8", "text", "text", "text",
-)  # fmt: skip
-_HANDOFF_TYPES = (
-    "text", "int", "timestamptz", "text", "timestamptz", "text", "timestamptz", "text", "float8",
-    "float8", "float8",
-)  # fmt: skip
-
-
-def _update(table: str, columns: Sequence[str], types: Sequence[str]) -> str:
-    """One set-based UPDATE of rows keyed by (lead_id, seq), passed as one array per column."""
-    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
-    return (
-        f"UPDATE {table} t SET "
-        + ", ".join(f"{c} = d.{c}" for c in columns[2:])
-        + f" FROM unnest({arrays}) AS d({', '.join(columns)})"
-        " WHERE t.lead_id = d.lead_id AND t.seq = d.seq"
-    )
-
-
+#: The composite types of 006, one field per column in ``LEAD_COLUMNS``, ``STAGE_COLUMNS``
+#: and ``HANDOFF_COLUMNS`` order.
+_ROW_TYPES = {
+    "lead_current": "lead_current_row",
+    "lead_stage_history": "lead_stage_row",
+    "lead_handoff": "lead_handoff_row",
+}
 _UPDATE_LEAD = (
     "UPDATE lead_current t SET "
     + ", ".join(f"{c} = d.{c}" for c in LEAD_COLUMNS[1:])
-    + ", updated_at = now() FROM unnest("
-    + ", ".join(f"${i}::{t}[]" for i, t in enumerate(_LEAD_TYPES, 1))
-    + f") AS d({', '.join(LEAD_COLUMNS)}) WHERE t.lead_id = d.lead_id"
+    + ", updated_at = now() FROM unnest($1::lead_current_row[]) AS d WHERE t.lead_id = d.lead_id"
 )
-_UPDATE_STAGE = _update("lead_stage_history", STAGE_COLUMNS, _STAGE_TYPES)
-_UPDATE_HANDOFF = _update("lead_handoff", HANDOFF_COLUMNS, _HANDOFF_TYPES)
+_UPSERT_LEAD = (
+    f"INSERT INTO lead_current ({', '.join(LEAD_COLUMNS)})"
+    " SELECT * FROM unnest($1::lead_current_row[])"
+    " ON CONFLICT (lead_id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in LEAD_COLUMNS[1:])
+    + ", updated_at = now()"
+)
+_UPDATE_HISTORY = {
+    table: f"UPDATE {table} t SET "
+    + ", ".join(f"{c} = d.{c}" for c in columns[2:])
+    + f" FROM unnest($1::{_ROW_TYPES[table]}[]) AS d"
+    " WHERE t.lead_id = d.lead_id AND t.seq = d.seq"
+    for table, columns in (("lead_stage_history", STAGE_COLUMNS), ("lead_handoff", HANDOFF_COLUMNS))
+}
 
 
 @dataclass(slots=True)
