@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import subprocess
 import sys
@@ -121,18 +122,24 @@ def main() -> None:
     print(machine())
     rates: dict[str, list[float]] = {r: [] for r in readers}
     work = Path(tempfile.mkdtemp(prefix="ll-bench-peers-"))
-    with stack() as st:
-        topic, records = asyncio.run(seeded_topic(st.bootstrap, args.events))
-        print(f"topic {topic}: {len(records):,} events, 4 partitions; logs in {work}")
-        for p in range(args.passes):
-            for reader in readers:
-                rate = RUNNERS[reader](st, topic, len(records), work)
-                rates[reader].append(rate.per_second)
-                print(
-                    f"pass {p + 1} {reader:<15} {rate.per_second:>10,.0f} events/s "
-                    f"({rate.events:,} events in {rate.seconds:.2f} s)",
-                    flush=True,
-                )
+    try:
+        with stack() as st:
+            topic, records = asyncio.run(seeded_topic(st.bootstrap, args.events))
+            print(f"topic {topic}: {len(records):,} events, 4 partitions; logs in {work}")
+            for p in range(args.passes):
+                for reader in readers:
+                    rate = RUNNERS[reader](st, topic, len(records), work)
+                    rates[reader].append(rate.per_second)
+                    print(
+                        f"pass {p + 1} {reader:<15} {rate.per_second:>10,.0f} events/s "
+                        f"({rate.events:,} events in {rate.seconds:.2f} s)",
+                        flush=True,
+                    )
+    except BaseException:
+        print(f"logs kept in {work}")
+        raise
+    # The workers' logs and data are only worth keeping when something went wrong.
+    shutil.rmtree(work, ignore_errors=True)
     print()
     for reader in readers:
         print(summary(reader, rates[reader]))
