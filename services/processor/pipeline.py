@@ -310,19 +310,15 @@ class BatchPipeline:
             )
             return [refused] * len(records)
         # Events in one pydantic call for the whole batch (``decode_many``); ticks apart.
-        ticks = [i for i, r in enumerate(records) if r.headers and is_tick(r.headers)]
-        if ticks:
-            tick_at = set(ticks)
-            values = [r.value for i, r in enumerate(records) if i not in tick_at]
-        else:
-            values = [r.value for r in records]
+        tick_at = {i for i, r in enumerate(records) if r.headers and is_tick(r.headers)}
+        values = [r.value for i, r in enumerate(records) if i not in tick_at]
         events = decode_many(values, max_bytes=self.limits.max_event_bytes)
         loop = self.closed_loop
         if loop is not None:
             # Before anything sees them: no raw address may reach the archive or any fold.
             pseudonymize = loop.engine.pseudonymize
             events = [e if isinstance(e, Rejection) else pseudonymize(e) for e in events]
-        if not ticks:
+        if not tick_at:
             return list(events)
         out: list[Event | Tick | Rejection] = []
         rest = iter(events)
