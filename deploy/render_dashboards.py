@@ -253,8 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-interval", default="1m")
     args = parser.parse_args(argv)
     end = datetime.now(UTC)
-    variables = {"team": ".*", "stage": ".*", "__rate_interval": args.rate_interval,
-                 "__interval": "15s", "__range": f"{int(args.minutes)}m"}  # fmt: skip
+    variables = {"team": ".*", "stage": ".*", "sales_team": ".*",
+                 "__rate_interval": args.rate_interval, "__interval": "15s",
+                 "__range": f"{int(args.minutes)}m"}  # fmt: skip
     written = render_dashboards(
         args.prometheus, args.out, window=(end - timedelta(minutes=args.minutes), end),
         variables=variables, database_url=args.database_url,

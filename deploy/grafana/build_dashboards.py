@@ -1,6 +1,6 @@
 """Write the provisioned Grafana dashboards: ``python -m deploy.grafana.build_dashboards``.
 
-SLA limits (events/sla.yaml), stage names and teams (events/funnel.yaml) come from the
+SLA limits and rep teams (events/sla.yaml), stage names and teams (events/funnel.yaml) come from the
 configuration, so thresholds are drawn where the SLA actually is.
 tests/unit/test_deploy_dashboards.py fails when the committed JSON differs from this output.
 """
@@ -15,7 +15,7 @@ from deploy.grafana import panels as p
 from deploy.grafana.funnel import funnel_dashboard
 from deploy.grafana.handoff import handoff_dashboard
 from deploy.grafana.pipeline import pipeline_dashboard
-from deploy.grafana.sla_limits import load_sla_limits
+from deploy.grafana.sla_limits import load_sales_teams, load_sla_limits
 from events.funnel import Funnel, load_funnel
 
 OUT = Path(__file__).parent / "dashboards"
@@ -26,7 +26,7 @@ def build(funnel: Funnel | None = None) -> dict[str, p.Json]:
     funnel = funnel or load_funnel()
     sla = load_sla_limits()
     return {
-        "handoff-sla.json": handoff_dashboard(funnel, sla),
+        "handoff-sla.json": handoff_dashboard(funnel, sla, load_sales_teams()),
         "funnel.json": funnel_dashboard(funnel, sla),
         "pipeline-health.json": pipeline_dashboard(),
     }

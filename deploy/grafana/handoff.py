@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from deploy.grafana import panels as p
 from deploy.grafana.sla_limits import SlaLimit
 from deploy.grafana.sql import open_handoffs_sql, stagnation_sql
@@ -10,9 +12,14 @@ from events.funnel import Funnel
 HANDOFF = "leadledger_handoff_latency_seconds"
 SLA_BREACHES = "leadledger_sla_breaches_total"
 SLA_MET = "leadledger_sla_met_total"
+TIME_TO_FIRST_TOUCH = "leadledger_time_to_first_touch_seconds"
+#: The SLA engine's series carry the rep's team; the row filters on it.
+BY_SALES_TEAM = '{team=~"$sales_team"}'
 
 
-def handoff_dashboard(funnel: Funnel, sla: dict[str, SlaLimit]) -> p.Json:
+def handoff_dashboard(
+    funnel: Funnel, sla: dict[str, SlaLimit], sales_teams: Sequence[str]
+) -> p.Json:
     touch, decision = sla["mql_first_touch"], sla["sal_decision"]
     touch_limit, decision_limit = touch.limit, decision.limit
     touch_lines = p.sla_thresholds(touch.warning, touch_limit)
@@ -24,6 +31,7 @@ def handoff_dashboard(funnel: Funnel, sla: dict[str, SlaLimit]) -> p.Json:
         total = f"sum(increase({count}[{p.RATE}]))"
         return [p.prom(met, "met"), p.prom(f"{total} - {met}", "breached")]
 
+    team_breaches, team_met = SLA_BREACHES + BY_SALES_TEAM, SLA_MET + BY_SALES_TEAM
     stacked = {"stacking": {"mode": "normal"}, "drawStyle": "bars", "fillOpacity": 80}
     colors = [p.override("met", color={"mode": "fixed", "fixedColor": "green"})]
     colors.append(p.override("breached", color={"mode": "fixed", "fixedColor": "red"}))
@@ -139,17 +147,17 @@ def handoff_dashboard(funnel: Funnel, sla: dict[str, SlaLimit]) -> p.Json:
             ],
         ),
         p.row(
-            "SLA engine (per policy, event time)",
+            "SLA engine (per policy, event time; filtered by sales team)",
             [
                 p.panel(
                     "timeseries",
                     "SLA breached vs met per policy",
                     [
                         p.prom(
-                            f"sum by (policy) (rate({SLA_BREACHES}[{p.RATE}]))",
+                            f"sum by (policy) (rate({team_breaches}[{p.RATE}]))",
                             "{{policy}} breached",
                         ),
-                        p.prom(f"sum by (policy) (rate({SLA_MET}[{p.RATE}]))", "{{policy}} met"),
+                        p.prom(f"sum by (policy) (rate({team_met}[{p.RATE}]))", "{{policy}} met"),
                     ],
                     unit="ops",
                     description="SLA timers breached (limit passed while running) and met "
@@ -160,15 +168,29 @@ def handoff_dashboard(funnel: Funnel, sla: dict[str, SlaLimit]) -> p.Json:
                     "SLA breach ratio per policy",
                     [
                         p.prom(
-                            f"sum by (policy) (rate({SLA_BREACHES}[{p.RATE}])) / "
-                            f"(sum by (policy) (rate({SLA_BREACHES}[{p.RATE}])) + "
-                            f"sum by (policy) (rate({SLA_MET}[{p.RATE}])))",
+                            f"sum by (policy) (rate({team_breaches}[{p.RATE}])) / "
+                            f"(sum by (policy) (rate({team_breaches}[{p.RATE}])) + "
+                            f"sum by (policy) (rate({team_met}[{p.RATE}])))",
                             "{{policy}}",
                         ),
                     ],
                     unit="percentunit",
                     threshold_steps=p.thresholds(("green", None), ("orange", 0.05), ("red", 0.2)),
                     description="Breached / (breached + met) timers per policy.",
+                ),
+                p.panel(
+                    "timeseries",
+                    "Time to first touch p90 by sales team (SLA clock)",
+                    [
+                        p.prom(
+                            p.quantile(0.9, TIME_TO_FIRST_TOUCH, "team, ", BY_SALES_TEAM[1:-1]),
+                            "{{team}}",
+                        )
+                    ],
+                    unit="s",
+                    threshold_steps=touch_lines,
+                    description="MQL to first sales action in the first-touch policy's clock "
+                    "(business hours), per rep team, for handoffs that met the SLA.",
                 ),
                 p.panel(
                     "bargauge",
@@ -254,5 +276,5 @@ def handoff_dashboard(funnel: Funnel, sla: dict[str, SlaLimit]) -> p.Json:
     return p.dashboard(
         "leadledger-handoff-sla", "leadledger / Handoff & SLA",
         "Marketing-to-sales handoff latency, time to first touch and the sales-side SLA.",
-        rows, variables=p.team_stage_variables(funnel),
+        rows, variables=[*p.team_stage_variables(funnel), p.sales_team_variable(sales_teams)],
     )  # fmt: skip

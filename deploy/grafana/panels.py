@@ -6,6 +6,7 @@ uids and a consistent layout; the committed JSON is what Grafana provisions.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from events.funnel import Funnel, Team
@@ -216,3 +217,23 @@ def team_stage_variables(funnel: Funnel) -> list[Json]:
             "current": {"text": ["All"], "value": ["$__all"]},
         },
     ]
+
+
+def sales_team_variable(teams: Iterable[str]) -> Json:
+    """``sales_team``: the SLA metrics' own ``team`` label (the rep's team from the SLA
+    configuration's bounded list), not the stage-owning team of ``team``."""
+    values = list(teams)
+    options = [{"text": "All", "value": "$__all", "selected": True}]
+    options += [{"text": t, "value": t, "selected": False} for t in values]
+    return {
+        "name": "sales_team",
+        "label": "Sales team",
+        "type": "custom",
+        "description": "The rep's team on SLA metrics (the SLA configuration's teams, else other).",
+        "query": ",".join(values),
+        "includeAll": True,
+        "allValue": ".*",
+        "multi": True,
+        "current": {"text": ["All"], "value": ["$__all"]},
+        "options": options,
+    }

@@ -54,3 +54,11 @@ def load_sla_limits(events_dir: Path = EVENTS) -> dict[str, SlaLimit]:
         )
         for name, p in policies.items()
     }
+
+
+def load_sales_teams(events_dir: Path = EVENTS) -> tuple[str, ...]:
+    """The ``team`` label values the SLA metrics may carry: sla.yaml's ``teams`` list, then
+    ``other`` (the label every team outside the list is counted under)."""
+    sla_file = events_dir / "sla.yaml"
+    listed = yaml.safe_load(sla_file.read_text()).get("teams", []) if sla_file.exists() else []
+    return (*(str(t) for t in listed), "other")

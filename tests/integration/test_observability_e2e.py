@@ -47,6 +47,7 @@ JOBS = {"leadledger-api", "leadledger-processor", "prometheus"}
 VARIABLES = {
     "team": ".*",
     "stage": ".*",
+    "sales_team": ".*",
     "__rate_interval": "15s",
     "__interval": "1s",
     "__range": "10m",

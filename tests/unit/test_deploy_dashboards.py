@@ -81,11 +81,22 @@ def test_team_and_stage_variables_follow_the_funnel_configuration() -> None:
     funnel = load_funnel()
     for name in ("handoff-sla.json", "funnel.json"):
         variables = {v["name"]: v for v in BOARDS[name]["templating"]["list"]}
-        assert set(variables) == {"team", "stage"}
+        assert {"team", "stage"} <= set(variables) <= {"team", "stage", "sales_team"}
         options = {o["text"]: o["value"] for o in variables["team"]["options"][1:]}
         for team, regex in options.items():
             stages = {s for s, d in funnel.stages.items() if d.team.value == team}
             assert set(regex.split("|")) == stages
+
+
+def test_the_sla_engine_row_filters_by_the_rep_teams_of_the_sla_configuration() -> None:
+    variables = {v["name"]: v for v in BOARDS["handoff-sla.json"]["templating"]["list"]}
+    teams = yaml.safe_load((ROOT / "events/sla.yaml").read_text())["teams"]
+    assert [o["value"] for o in variables["sales_team"]["options"][1:]] == [*teams, "other"]
+    assert variables["sales_team"]["allValue"] == ".*"
+    for title in ("SLA breached vs met per policy", "SLA breach ratio per policy",
+                  "Time to first touch p90 by sales team (SLA clock)"):  # fmt: skip
+        for target in _titled(title)["targets"]:
+            assert 'team=~"$sales_team"' in target["expr"], title
 
 
 def test_sla_limits_are_drawn_as_thresholds_from_the_sla_configuration() -> None:
