@@ -1,8 +1,9 @@
 """``leadledger up``: the whole service on one machine, every process owned and stopped by PID.
 
 Order matters: PostgreSQL and the broker first, then topics (created explicitly so Faust
-never meets auto-created topics with the wrong partition count), then the processor, the API
-and, for ``--demo``, the simulator.
+never meets auto-created topics with the wrong partition count), then, in embedded mode, the
+archived history back into the fresh broker (``services.up_restore``), then the processor,
+the API and, for ``--demo``, the simulator.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from services.embedded.procs import spawn_logged, stop_process, wait_for_port
 from services.embedded.tansu import TansuBroker
 from services.embedded.topics import ensure_topics, leadledger_topics
 from services.settings import Settings
+from services.up_restore import restore_history
 
 console = Console()
 
@@ -84,6 +86,11 @@ def run_stack(settings: Settings, *, demo: bool, rate: float, speedup: float) ->
             bootstrap = env.get("LEADLEDGER_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)
             asyncio.run(ensure_topics(bootstrap, leadledger_topics(settings)))
             console.print(f"  topics ready: {', '.join(leadledger_topics(settings))}")
+            if settings.embedded:
+                restored = asyncio.run(restore_history(settings, pg.dsn, bootstrap, console))
+                if restored is not None:
+                    console.print(f"  restored {restored.events:,} events, {restored.rejected:,}"
+                                  f" rejected records and {restored.ticks:,} ticks")  # fmt: skip
             exe = [sys.executable, "-m", "services"]
             if demo:
                 # The simulator backfills days of event time at high speed and ticks its own
