@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from services.replay.memory import ReplayState
 from services.replay.projections import PROJECTIONS
@@ -29,14 +28,14 @@ async def write_state(
         async with conn.transaction():
             for projection in PROJECTIONS:
                 # Rows stream into the binary COPY as they are built: a table's rows are
-                # never all held at once next to the state they come from.
-                counted = _Counted(projection.rows(state))
-                await conn.copy_records_to_table(
-                    projection.table, columns=projection.columns, records=counted
+                # never all held at once next to the state they come from. The server's
+                # "COPY n" counts them, not a generator wrapped around each row.
+                status = await conn.copy_records_to_table(
+                    projection.table, columns=projection.columns, records=projection.rows(state)
                 )
-                written[projection.table] = counted.n
+                written[projection.table] = n = _copied(status)
                 if on_table is not None:
-                    on_table(projection.table, counted.n)
+                    on_table(projection.table, n)
             # Where the replay stopped, per partition: the as-of cut and audits read it.
             await conn.copy_records_to_table(
                 "projection_checkpoint",
@@ -55,14 +54,9 @@ async def write_state(
     return written
 
 
-class _Counted:
-    """The rows of an iterable, counted as COPY consumes them."""
-
-    def __init__(self, rows: Iterable[tuple[Any, ...]]) -> None:
-        self._rows = iter(rows)
-        self.n = 0
-
-    def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        for row in self._rows:
-            self.n += 1
-            yield row
+def _copied(status: str) -> int:
+    """The row count of a COPY command tag (``COPY 42``)."""
+    verb, _, count = status.partition(" ")
+    if verb != "COPY" or not count.isdigit():
+        raise ValueError(f"unexpected COPY status {status!r}")
+    return int(count)
