@@ -34,8 +34,8 @@ from typing import Protocol
 
 from events.envelope import Event
 from projections.lead import LeadState, order_key
-from projections.sla import SlaFold, SlaRules, fold_timers, step_timers
-from projections.sla_emit import TimerRow, derived_event, fire
+from projections.sla import SlaFold, SlaRules, Timer, fold_timers, step_timers
+from projections.sla_emit import TimerRow, derived_event, due, fire, timer_row
 from projections.sla_volume import VolumeFact, VolumeFold, step_volume
 
 Key = tuple[str, str, str]  # (lead, policy, cycle)
@@ -168,13 +168,15 @@ class SlaEngine:
         if volume is not None and target is not None:
             volume = step_volume(volume, fold.lead_id, event, target, self.rules.funnel)
         self._folds[fold.lead_id] = (fold, volume)
-        new = {t.key: t for t in changed}
+        new = {t.key for t in changed}
         # The refold would settle every timer, in this order; all but the changed ones and
         # the running ones now due would be no-ops (the rows hold exactly those timers, and a
         # stopped timer's row emitted all it owes when it stopped).
         for timer in fold.timers:
             key = timer.key
-            if key not in new and timer.outcome is not None:
+            if timer.outcome is not None:
+                if key in new:
+                    self._settle_timer(timer, partition, rows.get(key), stream_time)
                 continue
             old = rows.get(key)
             if (
@@ -186,8 +188,7 @@ class SlaEngine:
                 # Built from the fold's timer even when it equals the row's: a row loaded
                 # from the store holds equal instants in another time zone, and the derived
                 # events carry the fold's, as a refold's do.
-                row = TimerRow(timer, partition, old.emitted if old else frozenset())
-                self._settle(row, old, stream_time)
+                self._settle_timer(timer, partition, old, stream_time)
 
     def _refold(
         self,
@@ -210,9 +211,7 @@ class SlaEngine:
         seen: set[Key] = set()
         for timer in fold.timers:
             seen.add(timer.key)
-            old = rows.get(timer.key)
-            row = TimerRow(timer, partition, old.emitted if old else frozenset())
-            self._settle(row, old, stream_time)
+            self._settle_timer(timer, partition, rows.get(timer.key), stream_time)
         for key, old in list(rows.items()):
             if key not in seen and old.timer.outcome is None:
                 # A late event removed the stay that started this timer (see
@@ -264,6 +263,25 @@ class SlaEngine:
         if self.derive:
             for firing in firings:
                 self._out.derived.append(derived_event(row.timer, firing, self.rules))
+        if row != old:
+            self._store(row)
+
+    def _settle_timer(
+        self, timer: Timer, partition: int, old: TimerRow | None, stream_time: datetime
+    ) -> None:
+        """``_settle`` of ``TimerRow(timer, partition, old's emitted)``, building one row."""
+        emitted = old.emitted if old is not None else frozenset()
+        firings = due(timer, emitted, stream_time)
+        if firings:
+            self._out.fired += len(firings)
+            if self.derive:
+                rules, derived = self.rules, self._out.derived
+                for firing in firings:
+                    derived.append(derived_event(timer, firing, rules))
+            emitted = emitted | {f.tag for f in firings}
+        elif old is not None and old.partition == partition and old.timer == timer:
+            return  # the row would equal ``old``: nothing to store
+        row = timer_row(timer, partition, emitted)
         if row != old:
             self._store(row)
 
