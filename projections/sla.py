@@ -47,7 +47,7 @@ from events.funnel import Funnel, Team
 from events.sla_config import ALWAYS_ON, SlaConfig, StopRule
 from projections.fast_init import fast_new, slot_builder
 from projections.lead import LeadState, order_key
-from projections.sla_clock import AlwaysOn, BusinessHours, Clock
+from projections.sla_clock import ZERO, AlwaysOn, BusinessHours, Clock
 from projections.step import stage_move
 
 Outcome = Literal["met", "cancelled"]
@@ -67,10 +67,16 @@ class Policy:
     clock: Clock
     #: what a timer's thresholds are counted from its start: warning, limit, each escalation
     offsets: tuple[timedelta, ...] = field(init=False, repr=False, compare=False)
+    #: on the 24x7 clock, what its thresholds are after the start (``AlwaysOn.deadline``)
+    always_on: tuple[timedelta, ...] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         offsets = (self.warning, self.limit, *(self.limit + after for after, _ in self.escalations))
         object.__setattr__(self, "offsets", offsets)
+        always_on = None
+        if isinstance(self.clock, AlwaysOn):
+            always_on = tuple(max(offset, ZERO) for offset in offsets)
+        object.__setattr__(self, "always_on", always_on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +186,11 @@ Thresholds = tuple[datetime, datetime, tuple[datetime, ...]]
 
 def _thresholds(p: Policy, start: datetime) -> Thresholds:
     # ``clock.deadline`` of each offset, in one walk of the clock (see ``Clock.deadlines``).
+    offsets = p.always_on
+    if offsets is not None:
+        if len(offsets) == 2:
+            return start + offsets[0], start + offsets[1], ()
+        return start + offsets[0], start + offsets[1], tuple([start + o for o in offsets[2:]])
     warn_at, deadline, *escalate_at = p.clock.deadlines(start, p.offsets)
     return warn_at, deadline, tuple(escalate_at)
 
