@@ -61,7 +61,8 @@ _firing = slot_builder(Firing)
 _ESCALATED = tuple(f"escalated-{level}" for level in range(17))
 
 
-def _escalated(level: int) -> str:
+def escalation_tag(level: int) -> str:
+    """``escalated-{level}``: the emitted tag of an escalation level (1 for the first)."""
     return _ESCALATED[level] if level < len(_ESCALATED) else f"escalated-{level}"
 
 
@@ -83,7 +84,7 @@ def due(timer: Timer, emitted: frozenset[str], stream_time: datetime | None) -> 
             out.append(_firing("breached", "breached", timer.deadline, 0))
         for level, at in enumerate(timer.escalate_at, start=1):
             if at < until:
-                tag = _escalated(level)
+                tag = escalation_tag(level)
                 if tag not in emitted:
                     out.append(_firing(tag, "escalated", at, level))
     if timer.outcome is not None and timer.stopped_at is not None:
@@ -100,7 +101,7 @@ def next_fire_at(timer: Timer, emitted: frozenset[str]) -> datetime | None:
     if "breached" not in emitted and (first is None or timer.deadline < first):
         first = timer.deadline
     for level, at in enumerate(timer.escalate_at, start=1):
-        if (first is None or at < first) and _escalated(level) not in emitted:
+        if (first is None or at < first) and escalation_tag(level) not in emitted:
             first = at
     return first
 

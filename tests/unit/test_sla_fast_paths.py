@@ -18,6 +18,7 @@ from projections.sla_clock import AlwaysOn, BusinessHours
 from projections.sla_emit import TimerRow, derived_event, due, fire, next_fire_at, timer_row
 from projections.sla_volume import month_of
 from services.processor.derived import encoded
+from services.store.sla_rows import row_values
 
 from . import sla_emit_reference as plain
 from .sla_support import RULES, run
@@ -118,6 +119,7 @@ def test_the_emission_rule_owes_and_waits_for_what_the_plain_rule_does(
     assert hash(built) == hash(row)
     assert repr(built) == repr(row)
     assert repr(built.next_fire_at) == repr(expected)
+    assert row_values(row, 60.0, None)[17] == row.status
     fired, firings = fire(row, stream_time)
     assert firings == plain.due(timer, emitted, stream_time)
     assert fired == TimerRow(timer, 3, emitted | {f.tag for f in firings})
