@@ -45,8 +45,9 @@ from events.catalog import (
 from events.envelope import Event
 from events.funnel import Funnel, Team
 from events.sla_config import ALWAYS_ON, SlaConfig, StopRule
+from projections.fast_init import fast_new, slot_builder
 from projections.lead import LeadState, order_key
-from projections.sla_clock import AlwaysOn, BusinessHours, Clock
+from projections.sla_clock import ZERO, AlwaysOn, BusinessHours, Clock
 from projections.step import stage_move
 
 Outcome = Literal["met", "cancelled"]
@@ -64,6 +65,18 @@ class Policy:
     warning: timedelta
     escalations: tuple[tuple[timedelta, str], ...]
     clock: Clock
+    #: what a timer's thresholds are counted from its start: warning, limit, each escalation
+    offsets: tuple[timedelta, ...] = field(init=False, repr=False, compare=False)
+    #: on the 24x7 clock, what its thresholds are after the start (``AlwaysOn.deadline``)
+    always_on: tuple[timedelta, ...] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        offsets = (self.warning, self.limit, *(self.limit + after for after, _ in self.escalations))
+        object.__setattr__(self, "offsets", offsets)
+        always_on = None
+        if isinstance(self.clock, AlwaysOn):
+            always_on = tuple(max(offset, ZERO) for offset in offsets)
+        object.__setattr__(self, "always_on", always_on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +89,21 @@ class SlaRules:
     by_name: dict[str, Policy] = field(init=False, repr=False, compare=False)
     #: a policy's position in ``policies``: timers of one instant sort in this order
     order: dict[str, int] = field(init=False, repr=False, compare=False)
+    #: per stage: the policies that start a timer there, in ``policies`` order
+    starting: dict[str, tuple[Policy, ...]] = field(init=False, repr=False, compare=False)
+    #: ``_on_move`` verdicts seen so far, by (policy, target stage, a rejection or not)
+    moves: dict[tuple[str, str, bool], tuple[Outcome, str] | None] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_name", {p.name: p for p in self.policies})
         object.__setattr__(self, "order", {p.name: i for i, p in enumerate(self.policies)})
+        starting: dict[str, list[Policy]] = {}
+        for p in self.policies:
+            starting.setdefault(p.start_stage, []).append(p)
+        object.__setattr__(self, "starting", {k: tuple(v) for k, v in starting.items()})
+        object.__setattr__(self, "moves", {})
 
 
 def compile_rules(config: SlaConfig, funnel: Funnel) -> SlaRules:
@@ -161,11 +185,39 @@ Thresholds = tuple[datetime, datetime, tuple[datetime, ...]]
 
 
 def _thresholds(p: Policy, start: datetime) -> Thresholds:
-    return (
-        p.clock.deadline(start, p.warning),
-        p.clock.deadline(start, p.limit),
-        tuple(p.clock.deadline(start, p.limit + after) for after, _ in p.escalations),
-    )
+    # ``clock.deadline`` of each offset, in one walk of the clock (see ``Clock.deadlines``).
+    offsets = p.always_on
+    if offsets is not None:
+        if len(offsets) == 2:
+            return start + offsets[0], start + offsets[1], ()
+        return start + offsets[0], start + offsets[1], tuple([start + o for o in offsets[2:]])
+    warn_at, deadline, *escalate_at = p.clock.deadlines(start, p.offsets)
+    return warn_at, deadline, tuple(escalate_at)
+
+
+#: what ``step_timers`` needs to know of an event's payload type
+_ASSIGNED, _MERGED, _CONTACTED, _REJECTION, _OTHER = "assigned", "merged", "contacted", "r", "o"
+_KINDS: dict[type, str] = {}
+_UNKNOWN: tuple[Outcome, str] = ("cancelled", "")  # never a verdict: ``_on_move`` not asked yet
+
+
+def _kind_of(data: EventData) -> str:
+    """The payload's kind, found with ``isinstance`` once per type (that is all it depends on:
+    a negative ``isinstance`` on a pydantic class goes through ``ABCMeta``)."""
+    kind = _KINDS.get(type(data))
+    if kind is None:
+        if isinstance(data, LeadAssigned):
+            kind = _ASSIGNED
+        elif isinstance(data, LeadMerged):
+            kind = _MERGED
+        elif isinstance(data, LeadContacted):
+            kind = _CONTACTED
+        elif isinstance(data, LeadDisqualified | LeadRecycled):
+            kind = _REJECTION
+        else:
+            kind = _OTHER
+        _KINDS[type(data)] = kind
+    return kind
 
 
 # --- the same walk, one event at a time --------------------------------------------------------
@@ -244,36 +296,42 @@ def step_timers(
         raise ValueError(f"event {event.id} does not sort after the folded history")
     lead_id, owner, team = fold.lead_id, fold.owner, fold.team
     data = event.data
-    changed: list[Timer] = []
+    #: new values of timers that were running (their place in ``timers`` does not change)
+    updated: list[Timer] = []
+    #: timers this event started, in policy order
+    started: list[Timer] = []
     running = fold.running
     stage = fold.stage
+    time, event_id = event.time, event.id
 
     def stopped(live: _Live, outcome: Outcome, reason: str) -> Timer:
         t = live.timer
-        return Timer(
+        return _timer(
             lead_id, t.policy, t.cycle, t.started_at, t.warn_at, t.deadline, t.escalate_at,
-            event.time, outcome, reason, event.id, owner, team, t.assigned_at,
+            time, outcome, reason, event_id, owner, team, t.assigned_at,
         )  # fmt: skip
 
-    if isinstance(data, LeadAssigned):
+    kind = _kind_of(data)
+    if kind is _ASSIGNED:
+        assert isinstance(data, LeadAssigned)
         owner, team = data.owner_id, data.team
         lives: list[_Live] = []
         for live in running:
             t = live.timer
-            assigned_at = t.assigned_at or event.time
-            if (t.owner_id, t.team, t.assigned_at) != (owner, team, assigned_at):
-                t = Timer(
+            assigned_at = t.assigned_at or time
+            if t.owner_id != owner or t.team != team or t.assigned_at != assigned_at:
+                t = _timer(
                     lead_id, t.policy, t.cycle, t.started_at, t.warn_at, t.deadline,
                     t.escalate_at, None, None, None, None, owner, team, assigned_at,
                 )  # fmt: skip
-                changed.append(t)
-                live = _Live(t, live.policy, live.contacts)
+                updated.append(t)
+                live = _live(t, live.policy, live.contacts)
             lives.append(live)
         running = tuple(lives)
-    elif isinstance(data, LeadMerged):
-        changed = [stopped(live, "cancelled", "merged") for live in running]
+    elif kind is _MERGED:
+        updated = [stopped(live, "cancelled", "merged") for live in running]
         running = ()
-    elif isinstance(data, LeadContacted):
+    elif kind is _CONTACTED:
         lives = []
         for live in running:
             contacts = live.contacts + 1
@@ -281,9 +339,9 @@ def step_timers(
             if p.stop is StopRule.FIRST_SALES_ACTION or (
                 p.stop is StopRule.CONTACTS and contacts >= p.contacts
             ):
-                changed.append(stopped(live, "met", "contacted"))
+                updated.append(stopped(live, "met", "contacted"))
             else:
-                lives.append(_Live(live.timer, p, contacts))
+                lives.append(_live(live.timer, p, contacts))
         running = tuple(lives)
     else:
         move = stage_move(data, rules.funnel, has_stage=stage is not None)
@@ -291,36 +349,63 @@ def step_timers(
             target = move[0]
             funnel = rules.funnel
             lives = []
+            moves = rules.moves
+            rejection = kind is _REJECTION
             for live in running:
-                verdict = _on_move(live.policy, data, target, funnel)
+                # ``_on_move`` depends only on these three (and the funnel of the rules).
+                memo = (live.policy.name, target, rejection)
+                verdict = moves.get(memo, _UNKNOWN)
+                if verdict is _UNKNOWN:
+                    verdict = moves[memo] = _on_move(live.policy, data, target, funnel)
                 if verdict is None:
                     lives.append(live)
                 else:
-                    changed.append(stopped(live, *verdict))
+                    updated.append(stopped(live, *verdict))
             stage = target
             owned = owner is not None and funnel.team_of(target) is Team.SALES
-            for policy in rules.policies:
-                if policy.start_stage != target:
-                    continue
-                found = known.get((policy.name, event.id, event.time)) if known else None
-                warn_at, deadline, escalate_at = found or _thresholds(policy, event.time)
-                t = Timer(
-                    lead_id, policy.name, event.id, event.time, warn_at, deadline, escalate_at,
-                    None, None, None, None, owner, team, event.time if owned else None,
+            for policy in rules.starting.get(target, ()):
+                found = known.get((policy.name, event_id, time)) if known else None
+                warn_at, deadline, escalate_at = found or _thresholds(policy, time)
+                t = _timer(
+                    lead_id, policy.name, event_id, time, warn_at, deadline, escalate_at,
+                    None, None, None, None, owner, team, time if owned else None,
                 )  # fmt: skip
-                changed.append(t)
-                lives.append(_Live(t, policy))
+                started.append(t)
+                lives.append(_live(t, policy, 0))
             running = tuple(lives)
     all_timers = fold.timers
-    if changed:
+    if not updated and not started:
+        changed: tuple[Timer, ...] = ()
+    else:
         order = rules.order
-        new = {t.key: t for t in changed}
-        kept = [new.pop(t.key, t) for t in all_timers]
-        # What is left in ``new`` started with this event, so it sorts after every earlier
-        # start except those of the same instant: sort by the ``timers()`` key to be exact.
-        all_timers = tuple(
-            sorted([*kept, *new.values()], key=lambda t: (t.started_at, order[t.policy], t.cycle))
-        )
-        changed.sort(key=lambda t: (t.started_at, order[t.policy], t.cycle))
-    out = SlaFold(lead_id, stage, owner, team, running, all_timers, fold.count + 1, key)
-    return out, tuple(changed)
+
+        def sort_key(t: Timer) -> tuple[datetime, int, str]:
+            return (t.started_at, order[t.policy], t.cycle)
+
+        if updated:
+            # An updated timer keeps its start, policy and cycle, so its place.
+            new = {t.key: t for t in updated}
+            all_timers = tuple([new.pop(t.key, t) for t in all_timers])
+            if len(updated) > 1:
+                updated.sort(key=sort_key)
+        if started:
+            # Started by this event, in policy order: they sort after every earlier start, so
+            # after the rest unless a timer started at the same instant (then sort to be exact).
+            if not all_timers or all_timers[-1].started_at < time:
+                all_timers = (*all_timers, *started)
+            else:
+                all_timers = tuple(sorted([*all_timers, *started], key=sort_key))
+            if updated and updated[-1].started_at >= time:
+                updated = sorted([*updated, *started], key=sort_key)
+            else:
+                updated += started
+        changed = tuple(updated)
+    out = _fold(lead_id, stage, owner, team, running, all_timers, fold.count + 1, key)
+    return out, changed
+
+
+#: ``Timer(...)``, ``_Live(...)`` and ``SlaFold(...)`` with every field given, built faster
+#: (see ``projections.fast_init``).
+_timer = fast_new(Timer)
+_live = slot_builder(_Live)
+_fold = slot_builder(SlaFold)

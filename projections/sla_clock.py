@@ -16,6 +16,9 @@ Both answer the same two questions, in UTC-aware datetimes:
 
 They are inverse: ``elapsed(start, deadline(start, d)) == d`` for every ``d >= 0``.
 
+``deadlines(start, limits)`` answers ``deadline`` for several limits of one start in one walk
+over the windows (a timer's warning, limit and escalations), with the same results.
+
 Local times that do not exist (the hour skipped in spring) or exist twice (the hour repeated
 in autumn) resolve like ``zoneinfo`` does with ``fold=0``: the offset before the change. A
 window whose two ends collapse onto one instant that way is empty.
@@ -23,9 +26,9 @@ window whose two ends collapse onto one instant that way is empty.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 ZERO = timedelta(0)
@@ -44,6 +47,9 @@ class AlwaysOn:
     def deadline(self, start: datetime, limit: timedelta) -> datetime:
         return start + max(limit, ZERO)
 
+    def deadlines(self, start: datetime, limits: Sequence[timedelta]) -> tuple[datetime, ...]:
+        return tuple(start + max(limit, ZERO) for limit in limits)
+
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         return max(end - start, ZERO)
 
@@ -61,20 +67,28 @@ class BusinessHours:
     timezone: str
     weekly: tuple[tuple[Window, ...], ...]
     holidays: frozenset[date] = frozenset()
+    #: the zone, and each local day's windows as UTC instants, built once per clock (the same
+    #: days recur for every lead); neither takes part in equality, hashing or repr
+    _zone: ZoneInfo = field(init=False, repr=False, compare=False)
+    _days: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if len(self.weekly) != 7:
             raise ValueError("weekly must have 7 entries, Monday first")
         if not any(self.weekly):
             raise ValueError("a business-hours clock needs at least one opening window")
+        object.__setattr__(self, "_zone", ZoneInfo(self.timezone))
+        object.__setattr__(self, "_days", {})
 
     def deadline(self, start: datetime, limit: timedelta) -> datetime:
         if limit <= ZERO:
             return start
         remaining = limit
-        day = _local_date(start, self.timezone)
+        day = start.astimezone(self._zone).date()
         while True:  # ends: some weekday has a window and holidays are finitely many
-            for opens, closes in _windows(self, day):
+            for opens, closes in self._windows(day):
                 if closes <= start:
                     continue
                 lo = max(opens, start)
@@ -83,13 +97,39 @@ class BusinessHours:
                 remaining -= closes - lo
             day += _DAY
 
+    def deadlines(self, start: datetime, limits: Sequence[timedelta]) -> tuple[datetime, ...]:
+        # ``deadline`` of each limit, walking the windows once for all of them, shortest
+        # first: at each window, a limit is reached where ``deadline`` would reach it, since
+        # ``deadline``'s remainder there is the limit less the counted time before the window.
+        out = [start] * len(limits)
+        todo = sorted((limit, i) for i, limit in enumerate(limits) if limit > ZERO)
+        if not todo:
+            return tuple(out)
+        k, counted = 0, ZERO
+        day = start.astimezone(self._zone).date()
+        while True:  # ends, as ``deadline`` does
+            for opens, closes in self._windows(day):
+                if closes <= start:
+                    continue
+                lo = max(opens, start)
+                span = closes - lo
+                while todo[k][0] - counted <= span:
+                    limit, i = todo[k]
+                    out[i] = lo + (limit - counted)
+                    k += 1
+                    if k == len(todo):
+                        return tuple(out)
+                counted += span
+            day += _DAY
+
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         if end <= start:
             return ZERO
         total = ZERO
-        day, last = _local_date(start, self.timezone), _local_date(end, self.timezone)
+        zone = self._zone
+        day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
         while day <= last:
-            for opens, closes in _windows(self, day):
+            for opens, closes in self._windows(day):
                 lo, hi = max(opens, start), min(closes, end)
                 if hi > lo:
                     total += hi - lo
@@ -98,21 +138,29 @@ class BusinessHours:
 
     def is_open(self, at: datetime) -> bool:
         """Whether ``at`` lies inside an opening window (closing instant excluded)."""
-        day = _local_date(at, self.timezone)
-        return any(opens <= at < closes for opens, closes in _windows(self, day))
+        day = at.astimezone(self._zone).date()
+        return any(opens <= at < closes for opens, closes in self._windows(day))
+
+    def _windows(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        found = self._days.get(day)
+        if found is None:
+            if len(self._days) >= _DAYS_KEPT:
+                self._days.clear()
+            found = self._days[day] = _windows(self, day)
+        return found
 
 
 #: Either kind of clock; both have ``deadline`` and ``elapsed``.
 Clock = AlwaysOn | BusinessHours
 
 
-def _local_date(at: datetime, timezone: str) -> date:
-    return at.astimezone(ZoneInfo(timezone)).date()
+#: local days whose windows one clock keeps (a replay of years of history needs a few
+#: thousand; past this the cache starts again rather than grow without bound)
+_DAYS_KEPT = 8192
 
 
-@lru_cache(maxsize=8192)
 def _windows(clock: BusinessHours, day: date) -> tuple[tuple[datetime, datetime], ...]:
-    """The UTC instants of ``day``'s windows (cached: the same days recur for every lead)."""
+    """The UTC instants of ``day``'s windows (``BusinessHours._windows`` keeps them)."""
     if day in clock.holidays:
         return ()
     zone = ZoneInfo(clock.timezone)

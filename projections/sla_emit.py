@@ -19,7 +19,7 @@ emitted set depends only on the log, never on batch sizes or restarts.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -36,6 +36,7 @@ from events.sla_events import (
     SlaStarted,
     SlaWarning,
 )
+from projections.fast_init import slot_builder
 from projections.sla import SlaRules, Timer
 
 TERMINAL = frozenset({"met", "cancelled"})
@@ -53,45 +54,56 @@ class Firing:
     level: int = 0
 
 
+#: ``Firing(tag, kind, at, level)``, built faster (see ``projections.fast_init``).
+_firing = slot_builder(Firing)
+
+#: the tags of the first escalation levels, made once
+_ESCALATED = tuple(f"escalated-{level}" for level in range(17))
+
+
+def escalation_tag(level: int) -> str:
+    """``escalated-{level}``: the emitted tag of an escalation level (1 for the first)."""
+    return _ESCALATED[level] if level < len(_ESCALATED) else f"escalated-{level}"
+
+
 def due(timer: Timer, emitted: frozenset[str], stream_time: datetime | None) -> tuple[Firing, ...]:
     """The facts owed now, in the order they became true."""
     out: list[Firing] = []
     if "started" not in emitted:
-        out.append(Firing("started", "started", timer.started_at))
-    if emitted & TERMINAL:
+        out.append(_firing("started", "started", timer.started_at, 0))
+    if "met" in emitted or "cancelled" in emitted:  # TERMINAL
         return tuple(out)
-
-    def passed(threshold: datetime) -> bool:
-        if stream_time is None or stream_time <= threshold:
-            return False
-        return timer.stopped_at is None or timer.stopped_at > threshold
-
-    if "warning" not in emitted and passed(timer.warn_at):
-        out.append(Firing("warning", "warning", timer.warn_at))
-    if "breached" not in emitted and passed(timer.deadline):
-        out.append(Firing("breached", "breached", timer.deadline))
-    for level, at in enumerate(timer.escalate_at, start=1):
-        tag = f"escalated-{level}"
-        if tag not in emitted and passed(at):
-            out.append(Firing(tag, "escalated", at, level))
+    if stream_time is not None:
+        # A threshold has passed once stream time is strictly after it, unless the timer
+        # stopped at or before it: it is before both.
+        stopped_at = timer.stopped_at
+        until = stream_time if stopped_at is None or stream_time <= stopped_at else stopped_at
+        if "warning" not in emitted and timer.warn_at < until:
+            out.append(_firing("warning", "warning", timer.warn_at, 0))
+        if "breached" not in emitted and timer.deadline < until:
+            out.append(_firing("breached", "breached", timer.deadline, 0))
+        for level, at in enumerate(timer.escalate_at, start=1):
+            if at < until:
+                tag = escalation_tag(level)
+                if tag not in emitted:
+                    out.append(_firing(tag, "escalated", at, level))
     if timer.outcome is not None and timer.stopped_at is not None:
-        out.append(Firing(timer.outcome, timer.outcome, timer.stopped_at))
+        out.append(_firing(timer.outcome, timer.outcome, timer.stopped_at, 0))
     return tuple(out)
 
 
 def next_fire_at(timer: Timer, emitted: frozenset[str]) -> datetime | None:
     """The earliest threshold still to watch, or None when nothing waits on stream time."""
-    if emitted & TERMINAL or timer.outcome is not None:
+    if timer.outcome is not None or "met" in emitted or "cancelled" in emitted:
         return None  # a stopped timer's facts are all due at once
-    pending = [timer.warn_at] if "warning" not in emitted else []
-    if "breached" not in emitted:
-        pending.append(timer.deadline)
-    pending += [
-        at
-        for level, at in enumerate(timer.escalate_at, start=1)
-        if f"escalated-{level}" not in emitted
-    ]
-    return min(pending, default=None)
+    # The first of the earliest, as ``min`` picks it.
+    first = None if "warning" in emitted else timer.warn_at
+    if "breached" not in emitted and (first is None or timer.deadline < first):
+        first = timer.deadline
+    for level, at in enumerate(timer.escalate_at, start=1):
+        if (first is None or at < first) and escalation_tag(level) not in emitted:
+            first = at
+    return first
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +113,16 @@ class TimerRow:
     timer: Timer
     partition: int
     emitted: frozenset[str] = frozenset()
+    #: ``next_fire_at(timer, emitted)``, computed once (the engine asks for it several times
+    #: per row); not part of equality, hashing or repr, since it follows from the fields
+    _next: datetime | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_next", next_fire_at(self.timer, self.emitted))
 
     @property
     def next_fire_at(self) -> datetime | None:
-        return next_fire_at(self.timer, self.emitted)
+        return self._next
 
     @property
     def status(self) -> str:
@@ -116,12 +134,20 @@ class TimerRow:
         return "warning" if "warning" in self.emitted else "ok"
 
 
+_build_row = slot_builder(TimerRow)
+
+
+def timer_row(timer: Timer, partition: int, emitted: frozenset[str] = frozenset()) -> TimerRow:
+    """``TimerRow(timer, partition, emitted)``, built faster (see ``projections.fast_init``)."""
+    return _build_row(timer, partition, emitted, next_fire_at(timer, emitted))
+
+
 def fire(row: TimerRow, stream_time: datetime | None) -> tuple[TimerRow, tuple[Firing, ...]]:
     """The row with every due fact marked emitted, and those facts."""
     firings = due(row.timer, row.emitted, stream_time)
     if not firings:
         return row, ()
-    return replace(row, emitted=row.emitted | {f.tag for f in firings}), firings
+    return timer_row(row.timer, row.partition, row.emitted | {f.tag for f in firings}), firings
 
 
 def derived_id(timer: Timer, tag: str) -> str:
@@ -138,7 +164,9 @@ def derived_event(timer: Timer, firing: Firing, rules: SlaRules) -> Event:
     policy = rules.by_name[timer.policy]
     elapsed = policy.clock.elapsed(timer.started_at, firing.at).total_seconds()
     limit = policy.limit.total_seconds()
-    common: dict[str, Any] = {
+    kind = firing.kind
+    # Every field of the payload model, in its field order (checked at import, below).
+    values: dict[str, Any] = {
         "policy": timer.policy,
         "lead_id": timer.lead_id,
         "cycle": timer.cycle,
@@ -151,31 +179,49 @@ def derived_event(timer: Timer, firing: Firing, rules: SlaRules) -> Event:
         "elapsed_seconds": elapsed,
         "delay_side": timer.delay_side(firing.at),
     }
-    model: type[SlaEventData] = _MODELS[firing.kind]
-    if firing.kind == "escalated":
-        common.update(level=firing.level, escalate_to=policy.escalations[firing.level - 1][1])
-    elif firing.kind in TERMINAL:
-        common.update(
-            stopped_at=firing.at,
-            stop_reason=timer.stop_reason or "",
-            stop_event_id=timer.stop_event_id,
-            lateness_seconds=elapsed - limit,
-        )
-    # Built without validation: every value comes from validated events and the rules, and a
-    # replay emits tens of thousands of these (a unit test decodes them with full validation).
-    return _construct(
-        Event,
+    if kind == "escalated":
+        values["level"] = firing.level
+        values["escalate_to"] = policy.escalations[firing.level - 1][1]
+    elif kind in TERMINAL:
+        values["stopped_at"] = firing.at
+        values["stop_reason"] = timer.stop_reason or ""
+        values["stop_event_id"] = timer.stop_event_id
+        values["lateness_seconds"] = elapsed - limit
+    model, given, type_, version, schema = _KINDS[kind]
+    # Built without validation, as ``model_construct`` builds them with every payload field
+    # given (the envelope keeps two defaults): every value comes from validated events and the
+    # rules, and a replay emits tens of thousands of these (a unit test decodes them with
+    # full validation, another compares them with ``model_construct``'s).
+    data = _new(model)
+    _set(data, "__dict__", values)
+    _set(data, "__pydantic_fields_set__", set(given))
+    _set(data, "__pydantic_extra__", None)
+    _set(data, "__pydantic_private__", None)
+    event = _new(Event)
+    _set(
+        event,
+        "__dict__",
         {
+            "specversion": _SPECVERSION,
             "id": derived_id(timer, firing.tag),
             "source": SOURCE,
-            "type": model.TYPE,
+            "type": type_,
             "subject": timer.lead_id,
             "time": firing.at,
-            "schemaversion": model.VERSION,
-            "dataschema": _SCHEMAS[model],
-            "data": _construct(model, common),
+            "schemaversion": version,
+            "dataschema": schema,
+            "datacontenttype": _CONTENT_TYPE,
+            "data": data,
         },
     )
+    _set(event, "__pydantic_fields_set__", set(_ENVELOPE_SET))
+    _set(event, "__pydantic_extra__", None)
+    _set(event, "__pydantic_private__", None)
+    return event
+
+
+_new = object.__new__
+_set = object.__setattr__
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -240,3 +286,36 @@ _MODELS: dict[str, type[SlaEventData]] = {
 _SCHEMAS = {m: dataschema_uri(m.TYPE, m.VERSION) for m in _MODELS.values()}
 _BUILT: tuple[type[BaseModel], ...] = (Event, *_MODELS.values())
 _PLANS.update({m: _plan(m) for m in _BUILT})
+
+#: the payload fields ``derived_event`` gives, in the order it gives them
+_BASE = (
+    "policy", "lead_id", "cycle", "owner_id", "team", "started_at", "warn_at", "deadline",
+    "limit_seconds", "elapsed_seconds", "delay_side",
+)  # fmt: skip
+_EXTRA = {
+    "escalated": ("level", "escalate_to"),
+    "met": ("stopped_at", "stop_reason", "stop_event_id", "lateness_seconds"),
+    "cancelled": ("stopped_at", "stop_reason", "stop_event_id", "lateness_seconds"),
+}
+#: per kind: its model, the fields given (all of them), its type, version and dataschema
+_KINDS: dict[str, tuple[type[SlaEventData], frozenset[str], str, int, str]] = {}
+for _kind, _model in _MODELS.items():
+    _given = (*_BASE, *_EXTRA.get(_kind, ()))
+    # Every field in field order: the ``__dict__`` ``_construct`` would make of them, with no
+    # default left to fill in.
+    if _given != tuple(_model.model_fields):
+        raise TypeError(f"derived_event does not give {_model.__name__} its fields in order")
+    _KINDS[_kind] = (_model, frozenset(_given), _model.TYPE, _model.VERSION, _SCHEMAS[_model])
+
+#: the envelope fields ``derived_event`` gives; the other two keep their defaults
+_ENVELOPE_SET = frozenset(
+    ("id", "source", "type", "subject", "time", "schemaversion", "dataschema", "data")
+)
+_ENVELOPE_DEFAULTS = {n: v for n, v in _PLANS[Event].template.items() if n not in _ENVELOPE_SET}
+if list(_PLANS[Event].template) != [
+    "specversion", "id", "source", "type", "subject", "time", "schemaversion", "dataschema",
+    "datacontenttype", "data",
+] or _ENVELOPE_DEFAULTS.keys() != {"specversion", "datacontenttype"}:  # fmt: skip
+    raise TypeError("derived_event does not build the envelope in its field order")
+_SPECVERSION = _ENVELOPE_DEFAULTS["specversion"]
+_CONTENT_TYPE = _ENVELOPE_DEFAULTS["datacontenttype"]

@@ -39,7 +39,15 @@ class VolumeFact:
 
 def month_of(at: datetime, timezone: str) -> str:
     """``YYYY-MM`` of the calendar month ``at`` falls in, in ``timezone``."""
-    return at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m")
+    local = at.astimezone(ZoneInfo(timezone))
+    # ``strftime`` once per month: what it writes for "%Y-%m" depends on nothing else.
+    month = _MONTHS.get((local.year, local.month))
+    if month is None:
+        month = _MONTHS[(local.year, local.month)] = local.strftime("%Y-%m")
+    return month
+
+
+_MONTHS: dict[tuple[int, int], str] = {}
 
 
 def volume_facts(state: LeadState, target: VolumeTarget, funnel: Funnel) -> tuple[VolumeFact, ...]:

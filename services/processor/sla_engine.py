@@ -34,8 +34,8 @@ from typing import Protocol
 
 from events.envelope import Event
 from projections.lead import LeadState, order_key
-from projections.sla import SlaFold, SlaRules, fold_timers, step_timers
-from projections.sla_emit import TimerRow, derived_event, fire
+from projections.sla import SlaFold, SlaRules, Timer, fold_timers, start_fold, step_timers
+from projections.sla_emit import TimerRow, derived_event, due, timer_row
 from projections.sla_volume import VolumeFact, VolumeFold, step_volume
 
 Key = tuple[str, str, str]  # (lead, policy, cycle)
@@ -141,6 +141,11 @@ class SlaEngine:
         rows = self._rows[lead_id]
         events = state.events
         cached = self._folds.get(lead_id)
+        if cached is None and in_order and len(events) == 1 and not rows:
+            # A new lead: refolding its one event is stepping it from the empty fold (no row
+            # to settle but those the event starts, none superseded).
+            volume = VolumeFold() if self.rules.config.volume is not None else None
+            cached = (start_fold(lead_id), volume)
         if (
             in_order
             and cached is not None
@@ -168,17 +173,21 @@ class SlaEngine:
         if volume is not None and target is not None:
             volume = step_volume(volume, fold.lead_id, event, target, self.rules.funnel)
         self._folds[fold.lead_id] = (fold, volume)
-        new = {t.key: t for t in changed}
+        # The fold holds the very objects it returned as changed.
+        new = {id(t) for t in changed}
         # The refold would settle every timer, in this order; all but the changed ones and
         # the running ones now due would be no-ops (the rows hold exactly those timers, and a
         # stopped timer's row emitted all it owes when it stopped).
         for timer in fold.timers:
-            key = timer.key
-            if key not in new and timer.outcome is not None:
+            if timer.outcome is not None:
+                if id(timer) in new:
+                    key = timer.key
+                    self._settle_timer(timer, key, partition, rows.get(key), stream_time)
                 continue
+            key = timer.key
             old = rows.get(key)
             if (
-                key in new
+                id(timer) in new
                 or old is None
                 or old.partition != partition
                 or ((at := old.next_fire_at) is not None and at < stream_time)
@@ -186,8 +195,7 @@ class SlaEngine:
                 # Built from the fold's timer even when it equals the row's: a row loaded
                 # from the store holds equal instants in another time zone, and the derived
                 # events carry the fold's, as a refold's do.
-                row = TimerRow(timer, partition, old.emitted if old else frozenset())
-                self._settle(row, old, stream_time)
+                self._settle_timer(timer, key, partition, old, stream_time)
 
     def _refold(
         self,
@@ -209,10 +217,9 @@ class SlaEngine:
         self._folds[state.lead_id] = (fold, volume)
         seen: set[Key] = set()
         for timer in fold.timers:
-            seen.add(timer.key)
-            old = rows.get(timer.key)
-            row = TimerRow(timer, partition, old.emitted if old else frozenset())
-            self._settle(row, old, stream_time)
+            key = timer.key
+            seen.add(key)
+            self._settle_timer(timer, key, partition, rows.get(key), stream_time)
         for key, old in list(rows.items()):
             if key not in seen and old.timer.outcome is None:
                 # A late event removed the stay that started this timer (see
@@ -221,7 +228,7 @@ class SlaEngine:
                     old.timer, outcome="cancelled", stop_reason="superseded",
                     stopped_at=stream_time, stop_event_id=None,
                 )  # fmt: skip
-                self._settle(replace(old, timer=gone), old, stream_time)
+                self._settle_timer(gone, key, old.partition, old, stream_time)
 
     def advance(self, partition: int, stream_time: datetime) -> None:
         """Fire every queued threshold of ``partition`` that stream time has passed."""
@@ -230,7 +237,7 @@ class SlaEngine:
             at, key = heapq.heappop(heap)
             row = pending.get(key)
             if row is not None and row.next_fire_at == at:  # else: a stale heap entry
-                self._settle(row, row, stream_time)
+                self._settle_timer(row.timer, key, row.partition, row, stream_time)
 
     def drain(self) -> SlaWrite:
         """What this attempt produced; rows come with their figures for the read model."""
@@ -258,25 +265,41 @@ class SlaEngine:
         """Rows waiting for a threshold, over all partitions (for tests and logs)."""
         return sum(len(p) for p in self._pending.values())
 
-    def _settle(self, row: TimerRow, old: TimerRow | None, stream_time: datetime) -> None:
-        row, firings = fire(row, stream_time)
-        self._out.fired += len(firings)
-        if self.derive:
-            for firing in firings:
-                self._out.derived.append(derived_event(row.timer, firing, self.rules))
-        if row != old:
-            self._store(row)
+    def _settle_timer(
+        self, timer: Timer, key: Key, partition: int, old: TimerRow | None, stream_time: datetime
+    ) -> None:
+        """Fire what ``TimerRow(timer, partition, old's emitted)`` owes at ``stream_time``
+        (``projections.sla_emit.fire``) and store the row unless it equals ``old``."""
+        emitted = old.emitted if old is not None else frozenset()
+        firings = due(timer, emitted, stream_time)
+        if firings:
+            # Every one is a tag ``old`` lacks, so the row differs from it.
+            self._out.fired += len(firings)
+            if self.derive:
+                rules, derived = self.rules, self._out.derived
+                for firing in firings:
+                    derived.append(derived_event(timer, firing, rules))
+            emitted = emitted | {f.tag for f in firings}
+        elif old is not None and old.partition == partition and old.timer == timer:
+            return  # the row would equal ``old``: nothing to store
+        self._store(timer_row(timer, partition, emitted), key)
 
-    def _store(self, row: TimerRow) -> None:
-        key = row.timer.key
+    def _store(self, row: TimerRow, key: Key) -> None:
         lead_rows = self._rows.get(key[0])
         if lead_rows is not None:
             lead_rows[key] = row
-        pending = self._pending.setdefault(row.partition, {})
-        if row.next_fire_at is None:
+        partition = row.partition
+        pending = self._pending.get(partition)
+        if pending is None:
+            pending = self._pending[partition] = {}
+        at = row.next_fire_at
+        if at is None:
             pending.pop(key, None)
-        else:
-            self._queue(row)
+        else:  # ``_queue``
+            previous = pending.get(key)
+            pending[key] = row
+            if previous is None or previous.next_fire_at != at:
+                heapq.heappush(self._heaps.setdefault(partition, []), (at, key))
         self._dirty[key] = row
 
     def _queue(self, row: TimerRow) -> None:

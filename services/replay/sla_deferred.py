@@ -31,7 +31,7 @@ from datetime import datetime
 
 from projections.lead import LeadState, order_key
 from projections.sla import SlaFold, SlaRules, Timer, start_fold, step_timers
-from projections.sla_emit import TimerRow
+from projections.sla_emit import TimerRow, escalation_tag, timer_row
 from projections.sla_volume import VolumeFold, step_volume
 from services.processor.sla_engine import Key, SlaEngine, SlaStore, SlaWrite
 
@@ -149,7 +149,7 @@ class DeferredSlaEngine(SlaEngine):
         now = self._stream.get(lead.partition)
         for timer in lead.fold.timers:
             at = lead.stops[timer.key] if timer.outcome is not None else now
-            yield TimerRow(timer, lead.partition, _emitted(timer, at))
+            yield timer_row(timer, lead.partition, _emitted(timer, at))
 
     def _figures(self, timer: Timer) -> tuple[float, float | None]:
         # As the live engine's drain computes them.
@@ -170,7 +170,7 @@ def _emitted(timer: Timer, stream_time: datetime | None) -> frozenset[str]:
         if timer.deadline < stream_time:
             tags.append("breached")
         tags += [
-            f"escalated-{level}"
+            escalation_tag(level)
             for level, at in enumerate(timer.escalate_at, start=1)
             if at < stream_time
         ]

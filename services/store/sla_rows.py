@@ -31,10 +31,17 @@ def row_values(
     row: TimerRow, limit_seconds: float, elapsed_seconds: float | None
 ) -> tuple[Any, ...]:
     t = row.timer
+    emitted = row.emitted
+    # ``row.status``, inlined: this runs for every row a batch writes.
+    status = (
+        t.outcome
+        if t.outcome is not None
+        else ("breached" if "breached" in emitted else "warning" if "warning" in emitted else "ok")
+    )
     return (
         t.lead_id, t.policy, t.cycle, row.partition, t.started_at, t.warn_at, t.deadline,
         list(t.escalate_at), t.stopped_at, t.outcome, t.stop_reason, t.stop_event_id, t.owner_id,
-        t.team, t.assigned_at, limit_seconds, elapsed_seconds, row.status, sorted(row.emitted),
+        t.team, t.assigned_at, limit_seconds, elapsed_seconds, status, sorted(emitted),
         row.next_fire_at,
     )  # fmt: skip
 
