@@ -145,10 +145,10 @@ BEGIN
     -- Row locks, in partition order, serialise two workers that both believe they own a
     -- partition (a rebalance in flight); the loser sees an offset it did not expect.
     WITH locked AS (
-        SELECT kafka_partition, kafka_offset FROM projection_checkpoint
-        WHERE consumer = p_consumer AND kafka_topic = p_topic
-          AND kafka_partition = ANY (p_fence_partitions)
-        ORDER BY kafka_partition FOR UPDATE
+        SELECT c.kafka_partition, c.kafka_offset
+        FROM projection_checkpoint c JOIN unnest(p_fence_partitions) AS f (p)
+            ON c.consumer = p_consumer AND c.kafka_topic = p_topic AND c.kafka_partition = f.p
+        ORDER BY c.kafka_partition FOR UPDATE OF c
     )
     SELECT format('partition %s: %s != %s', e.p, coalesce(l.kafka_offset::text, 'None'),
                   coalesce(e.o::text, 'None'))
@@ -167,12 +167,13 @@ BEGIN
         -- second then finds a holder it did not compare against and redoes its batch.
         PERFORM pg_advisory_xact_lock(hashtextextended(k, 7))
         FROM unnest(p_email_keys) WITH ORDINALITY AS u (k, n) ORDER BY n;
-        SELECT format('lead %s took email key %s... meanwhile', i.lead_id, left(i.email_key, 12))
+        -- A set operation (hashed), not a join the cached plan may turn into a scan of
+        -- the whole table: the holders of these keys less those the attempt compared against.
+        SELECT format('lead %s took email key %s... meanwhile', x.lead_id, left(x.email_key, 12))
         INTO found_text
-        FROM lead_identity i
-        WHERE i.email_key = ANY (p_email_keys)
-          AND NOT EXISTS (SELECT FROM unnest(p_seen_keys, p_seen_leads) AS s (k, l)
-                          WHERE s.k = i.email_key AND s.l = i.lead_id)
+        FROM (SELECT email_key, lead_id FROM lead_identity WHERE email_key = ANY (p_email_keys)
+              EXCEPT ALL
+              SELECT * FROM unnest(p_seen_keys, p_seen_leads)) AS x
         LIMIT 1;
         IF found_text IS NOT NULL THEN
             RETURN 'taken:' || found_text;

@@ -84,20 +84,6 @@ def archive_row(r: Record, e: Event) -> tuple[Any, ...]:
 _BARE_ARCHIVE_COLUMNS = ARCHIVE_COLUMNS[:-2]
 
 
-async def _copy_archive(conn: asyncpg.Connection, accepted: Sequence[tuple[Record, Event]]) -> None:
-    rows = [archive_row(r, e) for r, e in accepted]
-    bare = [row[:-2] for row in rows if row[-1] is None]
-    if bare:
-        await conn.copy_records_to_table(
-            "event_archive", columns=_BARE_ARCHIVE_COLUMNS, records=bare
-        )
-    if len(bare) < len(rows):
-        await conn.copy_records_to_table(
-            "event_archive", columns=ARCHIVE_COLUMNS,
-            records=[row for row in rows if row[-1] is not None],
-        )  # fmt: skip
-
-
 def rejected_row(x: RejectedRecord) -> tuple[Any, ...]:
     """A rejected record as a ``rejected_event`` row: reason, raw bytes, key and headers."""
     r = x.record
@@ -123,11 +109,11 @@ def lead_row(state: LeadState) -> tuple[Any, ...]:
 class PostgresProjectionStore:
     """Implements ``ProjectionStore`` over an asyncpg pool for one consumer name."""
 
-    #: From this many accepted events on, the archive rows go by COPY after ``commit_batch``
-    #: (two more round trips, in a transaction) rather than as its argument: COPY costs the
-    #: driver ~1 and PostgreSQL ~1.5 us less per row than an array of rows, which pays for
-    #: the round trips only in large batches.
-    copy_archive_from = 256
+    #: From this many rows on, a table's new rows go by COPY after ``commit_batch`` (two
+    #: more round trips each, in a transaction) rather than as its argument: COPY costs the
+    #: driver ~1 us less per row than an array of rows, and PostgreSQL less too, which pays
+    #: for the round trips only in large batches.
+    copy_rows_from = 256
 
     def __init__(self, pool: asyncpg.Pool, consumer: str) -> None:
         self.pool = pool
@@ -198,19 +184,19 @@ class PostgresProjectionStore:
         expected: dict[int, int | None],
         delivered: Awaitable[None] | None,
     ) -> None:
-        copy = len(batch.accepted) >= self.copy_archive_from
-        args = self._arguments(batch, expected, archive=not copy)
+        copies: list[tuple[str, Sequence[str], list[tuple[Any, ...]]]] = []
+        args = self._arguments(batch, expected, copies)
         try:
             async with self.pool.acquire() as conn:
-                if delivered is None and not copy:
+                if delivered is None and not copies:
                     # One statement is its own transaction: one round trip in all.
                     self._check(await conn.fetchval(_COMMIT_BATCH, *args))
                     return
                 async with conn.transaction():
                     # The fence comes first: past it, the partitions' rows are locked by us.
                     self._check(await conn.fetchval(_COMMIT_BATCH, *args))
-                    if copy:
-                        await _copy_archive(conn, batch.accepted)
+                    for table, columns, rows in copies:
+                        await conn.copy_records_to_table(table, columns=columns, records=rows)
                     if delivered is not None:
                         # The rows are written; the transaction commits only once the
                         # derived events and dead letters are with the broker.
@@ -234,13 +220,33 @@ class PostgresProjectionStore:
         raise StoreUnavailable(detail)
 
     def _arguments(
-        self, batch: BatchWrite, expected: dict[int, int | None], archive: bool
+        self,
+        batch: BatchWrite,
+        expected: dict[int, int | None],
+        copies: list[tuple[str, Sequence[str], list[tuple[Any, ...]]]],
     ) -> list[Any]:
         """The arguments of ``commit_batch`` (007), in its parameter order; None for a row set
-        the batch does not have (or, the archive, sends apart), which the driver encodes for
-        nothing."""
+        the batch does not have, which the driver encodes for nothing, or that goes by COPY
+        (added to ``copies``)."""
+
+        def new_rows(table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> Any:
+            if len(rows) < self.copy_rows_from:
+                return rows or None
+            copies.append((table, columns, rows))
+            return None
+
         fence = sorted(expected.items())
-        leads = _lead_args(batch.leads, batch.before)
+        archive = [archive_row(r, e) for r, e in batch.accepted]
+        if len(archive) >= self.copy_rows_from:
+            # A record without headers leaves the two header columns to their default.
+            bare = [row[:-2] for row in archive if row[-1] is None]
+            if bare:
+                copies.append(("event_archive", _BARE_ARCHIVE_COLUMNS, bare))
+            if len(bare) < len(archive):
+                headed = [row for row in archive if row[-1] is not None]
+                copies.append(("event_archive", ARCHIVE_COLUMNS, headed))
+            archive = []
+        leads = _lead_args(batch.leads, batch.before, new_rows)
         sla = sla_rows.commit_args(batch.sla) if batch.sla is not None else (None,) * 3
         loop = (
             closed_loop_rows.commit_args(batch.closed_loop)
@@ -251,7 +257,7 @@ class PostgresProjectionStore:
         return [
             self.consumer, batch.topic, [p for p, _ in fence], [o for _, o in fence],
             *loop[:3],
-            ([archive_row(r, e) for r, e in batch.accepted] or None) if archive else None,
+            archive or None,
             *leads,
             *sla,
             *loop[3:],
@@ -269,9 +275,14 @@ class _Undelivered(Exception):
         self.error = error
 
 
-def _lead_args(leads: Sequence[LeadState], before: Mapping[str, LeadState]) -> list[Any]:
+def _lead_args(
+    leads: Sequence[LeadState],
+    before: Mapping[str, LeadState],
+    new_rows: Callable[[str, Sequence[str], list[tuple[Any, ...]]], Any],
+) -> list[Any]:
     """The lead arguments of ``commit_batch``: lead rows to update, insert and upsert, then
-    the stage and handoff deltas (cuts, updates, inserts)."""
+    the stage and handoff deltas (cuts, updates, inserts); ``new_rows`` passes or COPYs the
+    inserted rows."""
     # A committed lead with events has its row: update it. Without events it has none:
     # insert. Without a ``before`` entry it may have either: upsert.
     update: list[tuple[Any, ...]] = []
@@ -283,8 +294,11 @@ def _lead_args(leads: Sequence[LeadState], before: Mapping[str, LeadState]) -> l
     stages = delta(leads, before, _stages, stage_row)
     handoffs = delta(leads, before, _handoffs, handoff_row)
     return [
-        update or None, insert or None, upsert or None,
-        *stages.args(), *handoffs.args(),
+        update or None, new_rows("lead_current", LEAD_COLUMNS, insert), upsert or None,
+        stages.cut_ids or None, stages.cut_seqs or None, stages.updated or None,
+        new_rows("lead_stage_history", STAGE_COLUMNS, stages.inserted),
+        handoffs.cut_ids or None, handoffs.cut_seqs or None, handoffs.updated or None,
+        new_rows("lead_handoff", HANDOFF_COLUMNS, handoffs.inserted),
     ]  # fmt: skip
 
 
@@ -343,11 +357,6 @@ class Delta:
     inserted: list[tuple[Any, ...]] = field(default_factory=list)
     cut_ids: list[str] = field(default_factory=list)
     cut_seqs: list[int] = field(default_factory=list)
-
-    def args(self) -> tuple[Any, ...]:
-        """As ``commit_batch`` takes them: cut ids and seqs, updates, inserts (None if none)."""
-        return (self.cut_ids or None, self.cut_seqs or None, self.updated or None,
-                self.inserted or None)  # fmt: skip
 
 
 def delta(

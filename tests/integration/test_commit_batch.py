@@ -27,10 +27,10 @@ async def pool(fresh_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
-@pytest.fixture(params=[256, 1], ids=["archive-as-argument", "archive-by-copy"])
+@pytest.fixture(params=[256, 1], ids=["rows-as-arguments", "rows-by-copy"])
 def store(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> PostgresProjectionStore:
     store = PostgresProjectionStore(pool, "c")
-    store.copy_archive_from = request.param
+    store.copy_rows_from = request.param
     return store
 
 
