@@ -373,23 +373,29 @@ def delta(
     rows from there on. A lead with no ``before`` entry has all its rows deleted and written.
     """
     out = Delta()
+    updated, inserted, cut_ids, cut_seqs = out.updated, out.inserted, out.cut_ids, out.cut_seqs
+    committed = before.get
     for state in leads:
         lead_id = state.lead_id
         new = items(state)
-        previous = before.get(lead_id)
+        previous = committed(lead_id)
         if previous is None:
-            out.cut_ids.append(lead_id)
-            out.cut_seqs.append(0)
-            out.inserted.extend(row(lead_id, i, x) for i, x in enumerate(new))
+            cut_ids.append(lead_id)
+            cut_seqs.append(0)
+            inserted.extend([row(lead_id, i, x) for i, x in enumerate(new)])
             continue
         old = items(previous)
-        if len(old) > len(new):
-            out.cut_ids.append(lead_id)
-            out.cut_seqs.append(len(new))
-        for i, x in enumerate(new):
-            if i >= len(old):
-                out.inserted.append(row(lead_id, i, x))
+        if old is new:
+            continue  # the view kept the whole tuple: nothing changed
+        n_old, n_new = len(old), len(new)
+        if n_old > n_new:
+            cut_ids.append(lead_id)
+            cut_seqs.append(n_new)
+        for i in range(min(n_old, n_new)):
+            x, y = new[i], old[i]
             # Views share unchanged spans, so identity settles most comparisons.
-            elif old[i] is not x and old[i] != x:
-                out.updated.append(row(lead_id, i, x))
+            if x is not y and x != y:
+                updated.append(row(lead_id, i, x))
+        for i in range(n_old, n_new):
+            inserted.append(row(lead_id, i, new[i]))
     return out
