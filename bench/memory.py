@@ -24,7 +24,7 @@ import gc
 import os
 import time
 import tracemalloc
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -67,8 +67,14 @@ class NullStore:
     async def load_pending(self, partitions: Sequence[int]) -> list[TimerRow]:
         return []
 
-    async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
-        return None
+    async def commit(
+        self,
+        batch: BatchWrite,
+        expected: dict[int, int | None],
+        delivered: Awaitable[None] | None = None,
+    ) -> None:
+        if delivered is not None:
+            await delivered
 
 
 class NullSink:

@@ -7,6 +7,12 @@ loop wired as the worker wires it (``--no-sla``, ``--no-closed-loop`` leave them
 events and dead letters go to sinks that only count. ``--profile`` prints the top of a
 cProfile of one pass.
 
+Each pass also prints the CPU it cost per event, in this process (the client side: decode,
+fold, row encoding, the driver) and in PostgreSQL (the postmaster's reaped children, i.e. the
+pass's backends, which exit when its pool closes), and the round trips to PostgreSQL per
+commit (a call on the connection, a COPY counting two: the CopyIn handshake and the end).
+The machine is shared, so compare CPU per event rather than the rates.
+
     .venv/bin/python -m bench.pipeline_only [--events 50000] [--batch 2000] [--profile]
         [--no-sla] [--no-closed-loop]
 """
@@ -16,9 +22,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pstats
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -64,8 +74,45 @@ def records(total: int, partitions: int = 4) -> list[Record]:
     return out
 
 
+class RoundTrips:
+    """Counts the calls a commit makes on its connection (BEGIN and COMMIT included)."""
+
+    #: Connection methods that each cost (at least) one round trip, with how many.
+    METHODS = {"execute": 1, "executemany": 1, "fetch": 1, "fetchrow": 1, "fetchval": 1,
+               "copy_records_to_table": 2}  # fmt: skip
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.commits = 0
+        self.in_commit = False
+
+    @contextmanager
+    def counting(self) -> Iterator[None]:
+        saved = {m: getattr(asyncpg.Connection, m) for m in self.METHODS}
+        for name, trips in self.METHODS.items():
+            setattr(asyncpg.Connection, name, self._wrap(saved[name], trips))
+        try:
+            yield
+        finally:
+            for name, method in saved.items():
+                setattr(asyncpg.Connection, name, method)
+
+    def _wrap(self, method: Callable[..., Any], trips: int) -> Callable[..., Any]:
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += trips if self.in_commit else 0
+            return await method(*args, **kwargs)
+
+        return counted
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds of the postmaster's reaped children (its backends) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
 async def one_pass(
-    dsn: str, recs: list[Record], batch: int, sla: bool, closed_loop: bool
+    dsn: str, recs: list[Record], batch: int, sla: bool, closed_loop: bool, trips: RoundTrips
 ) -> tuple[float, int]:
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
     try:
@@ -83,8 +130,20 @@ async def one_pass(
             if closed_loop else None,
         )  # fmt: skip
         started = time.perf_counter()
-        for i in range(0, len(recs), batch):
-            await pipe.process(recs[i : i + batch])
+        commit = store.commit
+
+        async def counted_commit(*args: Any, **kwargs: Any) -> None:
+            trips.commits += 1
+            trips.in_commit = True
+            try:
+                await commit(*args, **kwargs)
+            finally:
+                trips.in_commit = False
+
+        store.commit = counted_commit  # type: ignore[method-assign]
+        with trips.counting():
+            for i in range(0, len(recs), batch):
+                await pipe.process(recs[i : i + batch])
         return time.perf_counter() - started, derived.n
     finally:
         await pool.close()
@@ -108,14 +167,24 @@ def main() -> None:
             if args.profile and n == 0:
                 prof = cProfile.Profile()
                 prof.enable()
+            trips = RoundTrips()
+            cpu, server = time.process_time(), server_cpu(st.postgres.pid)
             seconds, derived = asyncio.run(
-                one_pass(dsn, recs, args.batch, not args.no_sla, not args.no_closed_loop)
+                one_pass(dsn, recs, args.batch, not args.no_sla, not args.no_closed_loop, trips)
             )
+            cpu = time.process_time() - cpu
+            # The pool is closed: give the postmaster a moment to reap its backends.
+            time.sleep(0.5)
+            server = server_cpu(st.postgres.pid) - server
             if args.profile and n == 0:
                 prof.disable()
                 pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
             rates.append(len(recs) / seconds)
-            print(f"pass {n + 1}: {len(recs) / seconds:,.0f} events/s ({derived} derived)")
+            print(f"pass {n + 1}: {len(recs) / seconds:,.0f} events/s ({derived} derived),"
+                  f" CPU {cpu / len(recs) * 1e6:.1f} us/event here and"
+                  f" {server / len(recs) * 1e6:.1f} in PostgreSQL,"
+                  f" {trips.calls / max(trips.commits, 1):.1f} round trips per commit"
+                  f" (load {os.getloadavg()[0]:.1f})")  # fmt: skip
         parts = ["Postgres", *(["SLA"] if not args.no_sla else []),
                  *(["closed loop"] if not args.no_closed_loop else [])]  # fmt: skip
         print(summary(f"pipeline only ({', '.join(parts)})", rates))

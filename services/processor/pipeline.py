@@ -287,19 +287,42 @@ class BatchPipeline:
 
     async def _write(self, staged: Staged) -> None:
         outcome = staged.outcome
-        if outcome.rejected:
-            # Dead letters first: if we crash before the commit they are sent again, which
-            # consumers can dedupe by source offset; the other order could lose them.
-            await self.dead_letters.send(outcome.rejected)
-        if self.sla is not None and staged.sla_derived:
-            # Likewise derived events: at least once, deduped by their deterministic ids.
-            await self.sla.derived.send(staged.sla_derived)
-            outcome.derived = list(staged.sla_derived)
-        if self.closed_loop is not None and staged.loop_derived:
-            await self.closed_loop.derived.send(staged.loop_derived)
-            outcome.derived = [*outcome.derived, *staged.loop_derived]
-        if staged.write is not None:
+
+        async def deliver() -> None:
+            if outcome.rejected:
+                # Dead letters first: if we crash before the commit they are sent again, which
+                # consumers can dedupe by source offset; the other order could lose them.
+                await self.dead_letters.send(outcome.rejected)
+            if self.sla is not None and staged.sla_derived:
+                # Likewise derived events: at least once, deduped by their deterministic ids.
+                await self.sla.derived.send(staged.sla_derived)
+                outcome.derived = list(staged.sla_derived)
+            if self.closed_loop is not None and staged.loop_derived:
+                await self.closed_loop.derived.send(staged.loop_derived)
+                outcome.derived = [*outcome.derived, *staged.loop_derived]
+
+        if staged.write is None:
+            await deliver()
+            return
+        if not (outcome.rejected or staged.sla_derived or staged.loop_derived):
             await self.store.commit(staged.write, staged.expected)
+            return
+        # The deliveries run while the store writes the batch's rows; it awaits them just
+        # before its COMMIT, so a broker round trip leaves the critical path and they still
+        # reach the broker first (if one fails, nothing commits).
+        delivered = asyncio.ensure_future(deliver())
+        try:
+            await self.store.commit(staged.write, staged.expected, delivered)
+        except Exception as exc:
+            # As when they went first: a staged batch's deliveries complete even if its
+            # commit fails (the retry sends them again), and their failure is the one raised.
+            await asyncio.wait([delivered])
+            if not delivered.cancelled() and (failed := delivered.exception()) is not None:
+                raise failed from exc
+            raise
+        except BaseException:
+            delivered.cancel()  # cancelled ourselves: shutting down, nothing to wait for
+            raise
 
     def _decode_all(
         self, records: Sequence[Record], unstorable: str | None

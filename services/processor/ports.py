@@ -5,7 +5,7 @@ The Postgres store and the Kafka dead-letter sink implement them; unit tests use
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -68,9 +68,18 @@ class ProjectionStore(Protocol):
 
     async def existing_ids(self, event_ids: Sequence[str]) -> set[str]: ...
 
-    async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
+    async def commit(
+        self,
+        batch: BatchWrite,
+        expected: dict[int, int | None],
+        delivered: Awaitable[None] | None = None,
+    ) -> None:
         """Write the batch; raise CheckpointMoved if a stored offset differs from ``expected``,
-        UnstorableBatch if the data itself cannot be stored."""
+        UnstorableBatch if the data itself cannot be stored.
+
+        ``delivered``: the batch's derived events and dead letters on their way to the broker.
+        The store writes meanwhile and awaits it just before its transaction commits; if it
+        fails, nothing is committed and its exception propagates unchanged."""
 
 
 class DerivedSink(Protocol):

@@ -14,7 +14,7 @@ as the live store refolds a lead from ``event_archive``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -166,7 +166,14 @@ class MemoryStore:
         ids = self.state.identities
         return {k: dict(ids[k]) for k in email_keys if k in ids}
 
-    async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
+    async def commit(
+        self,
+        batch: BatchWrite,
+        expected: dict[int, int | None],
+        delivered: Awaitable[None] | None = None,
+    ) -> None:
+        if delivered is not None:
+            await delivered  # before anything counts as committed, as the port asks
         s = self.state
         if batch.closed_loop is not None:
             # Facts, never updated: the first row of a key stands (ON CONFLICT DO NOTHING).

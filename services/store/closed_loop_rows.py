@@ -9,7 +9,6 @@ import asyncpg
 
 from projections.closed_loop.duplicates import DuplicatePair, Holder
 from services.processor.closed_loop import ClosedLoopWrite, SuppressedRow
-from services.processor.ports import StoreUnavailable
 
 
 async def load_identities(
@@ -28,21 +27,15 @@ async def load_identities(
     return out
 
 
-#: Columns of each table, with the PostgreSQL type of each for the unnest inserts.
+#: Columns of each table, in the field order of its row type (007); the replay COPYs them.
 IDENTITY_COLUMNS = ("email_key", "lead_id", "first_seen", "event_id")
-IDENTITY_TYPES = ("text", "text", "timestamptz", "text")
 DUPLICATE_COLUMNS = (
     "original_id", "duplicate_id", "email_key", "original_first_seen", "duplicate_first_seen",
     "derived_event_id",
 )  # fmt: skip
-DUPLICATE_TYPES = ("text", "text", "text", "timestamptz", "timestamptz", "text")
 SUPPRESSION_COLUMNS = (
     "lead_id", "event_id", "event_time", "event_source", "to_stage", "action", "suppressed_by",
     "reason_code", "disqualified_at", "lead_source", "campaign_id", "channel",
-)  # fmt: skip
-SUPPRESSION_TYPES = (
-    "text", "text", "timestamptz", "text", "text", "text", "text", "text", "timestamptz", "text",
-    "text", "text",
 )  # fmt: skip
 
 
@@ -62,58 +55,21 @@ def suppression_row(s: SuppressedRow) -> tuple[Any, ...]:
             s.campaign_id, s.channel)  # fmt: skip
 
 
-async def write_closed_loop(conn: asyncpg.Connection, write: ClosedLoopWrite) -> None:
-    """Insert the attempt's rows inside the batch transaction, after fencing the email keys.
-
-    One statement per table (arrays unnested server-side), not one round trip per row: a
-    batch of new leads carries as many holders as leads.
-    """
+def commit_args(write: ClosedLoopWrite) -> tuple[Any, ...]:
+    """The closed-loop arguments of ``commit_batch`` (007), None for an empty set: the email
+    keys to fence, sorted (the order their locks are taken in, so two workers cannot
+    deadlock); the holders the attempt compared against, as parallel key and lead arrays; the
+    identity, duplicate and suppression rows to insert."""
     keys = sorted({h.email_key for h in write.holders})
-    if keys:
-        await _fence(conn, keys, write.seen_holders)
-        await _insert(conn, "lead_identity", IDENTITY_COLUMNS, IDENTITY_TYPES,
-                      [identity_row(h) for h in write.holders])  # fmt: skip
-    if write.pairs:
-        await _insert(conn, "lead_duplicate", DUPLICATE_COLUMNS, DUPLICATE_TYPES,
-                      [duplicate_row(p) for p in write.pairs])  # fmt: skip
-    if write.suppressed:
-        await _insert(conn, "handoff_suppression", SUPPRESSION_COLUMNS, SUPPRESSION_TYPES,
-                      [suppression_row(s) for s in write.suppressed])  # fmt: skip
-
-
-async def _insert(
-    conn: asyncpg.Connection,
-    table: str,
-    columns: Sequence[str],
-    types: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
-) -> None:
-    arrays = [list(column) for column in zip(*rows, strict=True)]
-    params = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
-    await conn.execute(
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({params})"
-        " ON CONFLICT DO NOTHING",
-        *arrays,
-    )
-
-
-async def _fence(
-    conn: asyncpg.Connection, keys: Sequence[str], seen: dict[str, frozenset[str]]
-) -> None:
-    # Two workers may create leads with one email on two partitions at once. Per-key locks
-    # (in sorted order, so no deadlock: unnest yields the sorted array in order) serialise
-    # them; the second one then sees the first's committed holder here, which it did not
-    # compare against, and redoes its batch.
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(k, 7)) FROM unnest($1::text[]) AS k",
-        list(keys),
-    )
-    rows = await conn.fetch(
-        "SELECT email_key, lead_id FROM lead_identity WHERE email_key = ANY($1::text[])",
-        list(keys),
-    )
-    for r in rows:
-        if r["lead_id"] not in seen.get(r["email_key"], frozenset()):
-            raise StoreUnavailable(
-                f"lead {r['lead_id']} took email key {r['email_key'][:12]}... meanwhile"
-            )
+    seen_keys: list[str] = []
+    seen_leads: list[str] = []
+    for key in keys:
+        for lead_id in write.seen_holders.get(key, ()):
+            seen_keys.append(key)
+            seen_leads.append(lead_id)
+    return (
+        keys or None, seen_keys or None, seen_leads or None,
+        [identity_row(h) for h in write.holders] or None,
+        [duplicate_row(p) for p in write.pairs] or None,
+        [suppression_row(s) for s in write.suppressed] or None,
+    )  # fmt: skip

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 import orjson
 
-from events.codec import decode_obj, to_obj
+from events.codec import decode_obj, to_json
 from events.envelope import Event
 from projections.closed_loop.duplicates import Holder
 from projections.lead import LeadState
@@ -52,7 +52,8 @@ def _retryable(
     return wrapper
 
 
-#: event_archive columns the processor (and a replay) write; see 001 and 005.
+#: event_archive columns the processor (and a replay) write, in ``event_archive_row`` order;
+#: see 001, 005 and 007.
 ARCHIVE_COLUMNS = (
     "event_id", "lead_id", "event_type", "source", "event_time", "schemaversion", "payload",
     "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp_ms", "kafka_header_keys",
@@ -65,25 +66,22 @@ REJECTED_COLUMNS = (
 
 
 def archive_row(r: Record, e: Event) -> tuple[Any, ...]:
-    """An accepted event as an ``event_archive`` row, with what restore needs to republish it."""
+    """An accepted event as an ``event_archive_row`` (007), with what restore needs to
+    republish it. The payload is jsonb, which stores the parsed value: ``to_json`` gives the
+    same value as ``to_obj`` in one call. A record without headers gets NULL header fields,
+    stored as the columns' default, an empty array (006): encoding two empty arrays costs the
+    driver more than the other eleven values together."""
+    headers = r.headers
     return (
-        e.id, e.subject, e.type, e.source, e.time, e.schemaversion,
-        orjson.dumps(to_obj(e)).decode(), r.topic, r.partition, r.offset, r.timestamp_ms,
-        [k for k, _ in r.headers], [v for _, v in r.headers],
+        e.id, e.subject, e.type, e.source, e.time, e.schemaversion, to_json(e).decode(),
+        r.topic, r.partition, r.offset, r.timestamp_ms,
+        [k for k, _ in headers] if headers else None, [v for _, v in headers] if headers else None,
     )  # fmt: skip
 
 
 #: ``ARCHIVE_COLUMNS`` without the header arrays: a record without headers gets the columns'
-#: default, an empty array (006), the same value ``archive_row`` writes for it.
+#: default, an empty array (006), the same value as ``archive_row``'s NULLs.
 _BARE_ARCHIVE_COLUMNS = ARCHIVE_COLUMNS[:-2]
-
-
-def _bare_archive_row(r: Record, e: Event) -> tuple[Any, ...]:
-    # Encoding two empty arrays costs asyncpg more than the other eleven values together.
-    return (
-        e.id, e.subject, e.type, e.source, e.time, e.schemaversion,
-        orjson.dumps(to_obj(e)).decode(), r.topic, r.partition, r.offset, r.timestamp_ms,
-    )  # fmt: skip
 
 
 def rejected_row(x: RejectedRecord) -> tuple[Any, ...]:
@@ -110,6 +108,12 @@ def lead_row(state: LeadState) -> tuple[Any, ...]:
 
 class PostgresProjectionStore:
     """Implements ``ProjectionStore`` over an asyncpg pool for one consumer name."""
+
+    #: From this many rows on, a table's new rows go by COPY after ``commit_batch`` (two
+    #: more round trips each, in a transaction) rather than as its argument: COPY costs the
+    #: driver ~1 us less per row than an array of rows, and PostgreSQL less too, which pays
+    #: for the round trips only in large batches.
+    copy_rows_from = 256
 
     def __init__(self, pool: asyncpg.Pool, consumer: str) -> None:
         self.pool = pool
@@ -161,121 +165,141 @@ class PostgresProjectionStore:
     async def load_identities(self, email_keys: Sequence[str]) -> dict[str, dict[str, Holder]]:
         return await closed_loop_rows.load_identities(self.pool, email_keys)
 
-    @_retryable
-    async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
+    async def commit(
+        self,
+        batch: BatchWrite,
+        expected: dict[int, int | None],
+        delivered: Awaitable[None] | None = None,
+    ) -> None:
         try:
-            await self._commit(batch, expected)
+            await self._commit(batch, expected, delivered)
+        except _Undelivered as exc:
+            # Not the store's failure: the caller sees the delivery's own exception.
+            raise exc.error from None
+
+    @_retryable
+    async def _commit(
+        self,
+        batch: BatchWrite,
+        expected: dict[int, int | None],
+        delivered: Awaitable[None] | None,
+    ) -> None:
+        copies: list[tuple[str, Sequence[str], list[tuple[Any, ...]]]] = []
+        args = self._arguments(batch, expected, copies)
+        try:
+            async with self.pool.acquire() as conn:
+                if delivered is None and not copies:
+                    # One statement is its own transaction: one round trip in all.
+                    self._check(await conn.fetchval(_COMMIT_BATCH, *args))
+                    return
+                async with conn.transaction():
+                    # The fence comes first: past it, the partitions' rows are locked by us.
+                    self._check(await conn.fetchval(_COMMIT_BATCH, *args))
+                    for table, columns, rows in copies:
+                        await conn.copy_records_to_table(table, columns=columns, records=rows)
+                    if delivered is not None:
+                        # The rows are written; the transaction commits only once the
+                        # derived events and dead letters are with the broker.
+                        try:
+                            await delivered
+                        except Exception as exc:
+                            raise _Undelivered(exc) from exc
         except (asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
             # Class 22 and 54: the values themselves are wrong, a retry cannot help.
             raise UnstorableBatch(f"{type(exc).__name__}: {exc}") from exc
 
-    async def _commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await self._fence(conn, batch.topic, expected)
-            if batch.accepted:
-                await _write_archive(conn, batch.accepted)
-            if batch.leads:
-                await self._write_leads(conn, batch.leads, batch.before)
-            if batch.sla is not None:
-                await sla_rows.write_sla(conn, batch.sla)
-            if batch.closed_loop is not None:
-                await closed_loop_rows.write_closed_loop(conn, batch.closed_loop)
-            if batch.rejected:
-                await conn.executemany(
-                    f"INSERT INTO rejected_event ({', '.join(REJECTED_COLUMNS)}) VALUES"
-                    f" ({', '.join(f'${i}' for i in range(1, len(REJECTED_COLUMNS) + 1))})"
-                    " ON CONFLICT DO NOTHING",
-                    [rejected_row(x) for x in batch.rejected],
-                )
-            marks = sorted(batch.checkpoints.items())
-            await conn.execute(
-                "INSERT INTO projection_checkpoint"
-                " (consumer, kafka_topic, kafka_partition, kafka_offset, stream_time)"
-                " SELECT $1, $2, * FROM unnest($3::int[], $4::bigint[], $5::timestamptz[])"
-                " ON CONFLICT (consumer, kafka_topic, kafka_partition)"
-                " DO UPDATE SET kafka_offset = EXCLUDED.kafka_offset,"
-                " stream_time = EXCLUDED.stream_time, updated_at = now()",
-                self.consumer,
-                batch.topic,
-                [p for p, _ in marks],
-                [c.offset for _, c in marks],
-                [c.stream_time for _, c in marks],
-            )
+    @staticmethod
+    def _check(found: str | None) -> None:
+        if found is None:
+            return
+        why, _, detail = found.partition(":")
+        if why == "moved":
+            raise CheckpointMoved(detail)
+        # Another worker took an email key this batch compared against: state is untouched,
+        # the batch is reloaded and redone.
+        raise StoreUnavailable(detail)
 
-    async def _fence(
-        self, conn: asyncpg.Connection, topic: str, expected: dict[int, int | None]
-    ) -> None:
-        # Row locks serialise two workers that both believe they own a partition (a rebalance
-        # in flight); the loser sees an offset it did not expect and redoes its batch.
-        rows = await conn.fetch(
-            "SELECT kafka_partition, kafka_offset FROM projection_checkpoint"
-            " WHERE consumer = $1 AND kafka_topic = $2 AND kafka_partition = ANY($3::int[])"
-            " ORDER BY kafka_partition FOR UPDATE",
-            self.consumer,
-            topic,
-            sorted(expected),
-        )
-        stored = {r["kafka_partition"]: r["kafka_offset"] for r in rows}
-        for partition, offset in expected.items():
-            if stored.get(partition) != offset:
-                raise CheckpointMoved(f"partition {partition}: {stored.get(partition)} != {offset}")
-
-    async def _write_leads(
+    def _arguments(
         self,
-        conn: asyncpg.Connection,
-        leads: Sequence[LeadState],
-        before: Mapping[str, LeadState],
-    ) -> None:
-        # A committed lead with events has its row: update it. Without events it has none:
-        # insert. Without a ``before`` entry it may have either: upsert.
-        rows: dict[str, list[tuple[Any, ...]]] = {"update": [], "insert": [], "upsert": []}
-        for s in leads:
-            previous = before.get(s.lead_id)
-            how = "upsert" if previous is None else "update" if previous.events else "insert"
-            rows[how].append(lead_row(s))
-        # Rows to update go as one array of a composite type (006), not one array per column:
-        # asyncpg type-checks every element of an array, and a tuple's fields are encoded as
-        # cheaply as COPY values. New rows go by COPY.
-        if rows["update"]:
-            await conn.execute(_UPDATE_LEAD, rows["update"])
-        if rows["insert"]:
-            await conn.copy_records_to_table(
-                "lead_current", columns=LEAD_COLUMNS, records=rows["insert"]
-            )
-        if rows["upsert"]:
-            await conn.execute(_UPSERT_LEAD, rows["upsert"])
-        stages = delta(leads, before, _stages, stage_row)
-        handoffs = delta(leads, before, _handoffs, handoff_row)
-        for table, d, columns in (
-            ("lead_stage_history", stages, STAGE_COLUMNS),
-            ("lead_handoff", handoffs, HANDOFF_COLUMNS),
-        ):
-            if d.cut_ids:
-                await conn.execute(
-                    f"DELETE FROM {table} t USING unnest($1::text[], $2::int[]) AS d(lead_id, seq)"
-                    " WHERE t.lead_id = d.lead_id AND t.seq >= d.seq",
-                    d.cut_ids,
-                    d.cut_seqs,
-                )
-            if d.updated:
-                await conn.execute(_UPDATE_HISTORY[table], d.updated)
-            if d.inserted:
-                await conn.copy_records_to_table(table, columns=columns, records=d.inserted)
+        batch: BatchWrite,
+        expected: dict[int, int | None],
+        copies: list[tuple[str, Sequence[str], list[tuple[Any, ...]]]],
+    ) -> list[Any]:
+        """The arguments of ``commit_batch`` (007), in its parameter order; None for a row set
+        the batch does not have, which the driver encodes for nothing, or that goes by COPY
+        (added to ``copies``)."""
 
+        def new_rows(table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> Any:
+            if len(rows) < self.copy_rows_from:
+                return rows or None
+            copies.append((table, columns, rows))
+            return None
 
-async def _write_archive(
-    conn: asyncpg.Connection, accepted: Sequence[tuple[Record, Event]]
-) -> None:
-    bare = [_bare_archive_row(r, e) for r, e in accepted if not r.headers]
-    if bare:
-        await conn.copy_records_to_table(
-            "event_archive", columns=_BARE_ARCHIVE_COLUMNS, records=bare
+        fence = sorted(expected.items())
+        archive = [archive_row(r, e) for r, e in batch.accepted]
+        if len(archive) >= self.copy_rows_from:
+            # A record without headers leaves the two header columns to their default.
+            bare = [row[:-2] for row in archive if row[-1] is None]
+            if bare:
+                copies.append(("event_archive", _BARE_ARCHIVE_COLUMNS, bare))
+            if len(bare) < len(archive):
+                headed = [row for row in archive if row[-1] is not None]
+                copies.append(("event_archive", ARCHIVE_COLUMNS, headed))
+            archive = []
+        leads = _lead_args(batch.leads, batch.before, new_rows)
+        sla = sla_rows.commit_args(batch.sla) if batch.sla is not None else (None,) * 3
+        loop = (
+            closed_loop_rows.commit_args(batch.closed_loop)
+            if batch.closed_loop is not None
+            else (None,) * 6
         )
-    if len(bare) < len(accepted):
-        await conn.copy_records_to_table(
-            "event_archive", columns=ARCHIVE_COLUMNS,
-            records=[archive_row(r, e) for r, e in accepted if r.headers],
-        )  # fmt: skip
+        marks = sorted(batch.checkpoints.items())
+        return [
+            self.consumer, batch.topic, [p for p, _ in fence], [o for _, o in fence],
+            *loop[:3],
+            archive or None,
+            *leads,
+            *sla,
+            *loop[3:],
+            [rejected_row(x) for x in batch.rejected] or None,
+            [p for p, _ in marks], [c.offset for _, c in marks], [c.stream_time for _, c in marks],
+        ]  # fmt: skip
+
+
+class _Undelivered(Exception):
+    """A delivery awaited inside the transaction failed; carries its exception past the
+    store's own error translation."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _lead_args(
+    leads: Sequence[LeadState],
+    before: Mapping[str, LeadState],
+    new_rows: Callable[[str, Sequence[str], list[tuple[Any, ...]]], Any],
+) -> list[Any]:
+    """The lead arguments of ``commit_batch``: lead rows to update, insert and upsert, then
+    the stage and handoff deltas (cuts, updates, inserts); ``new_rows`` passes or COPYs the
+    inserted rows."""
+    # A committed lead with events has its row: update it. Without events it has none:
+    # insert. Without a ``before`` entry it may have either: upsert.
+    update: list[tuple[Any, ...]] = []
+    insert: list[tuple[Any, ...]] = []
+    upsert: list[tuple[Any, ...]] = []
+    for s in leads:
+        previous = before.get(s.lead_id)
+        (upsert if previous is None else update if previous.events else insert).append(lead_row(s))
+    stages = delta(leads, before, _stages, stage_row)
+    handoffs = delta(leads, before, _handoffs, handoff_row)
+    return [
+        update or None, new_rows("lead_current", LEAD_COLUMNS, insert), upsert or None,
+        stages.cut_ids or None, stages.cut_seqs or None, stages.updated or None,
+        new_rows("lead_stage_history", STAGE_COLUMNS, stages.inserted),
+        handoffs.cut_ids or None, handoffs.cut_seqs or None, handoffs.updated or None,
+        new_rows("lead_handoff", HANDOFF_COLUMNS, handoffs.inserted),
+    ]  # fmt: skip
 
 
 STAGE_COLUMNS = (
@@ -320,32 +344,7 @@ def _handoffs(s: LeadState) -> tuple[Handoff, ...]:
     return s.view.handoffs
 
 
-#: The composite types of 006, one field per column in ``LEAD_COLUMNS``, ``STAGE_COLUMNS``
-#: and ``HANDOFF_COLUMNS`` order.
-_ROW_TYPES = {
-    "lead_current": "lead_current_row",
-    "lead_stage_history": "lead_stage_row",
-    "lead_handoff": "lead_handoff_row",
-}
-_UPDATE_LEAD = (
-    "UPDATE lead_current t SET "
-    + ", ".join(f"{c} = d.{c}" for c in LEAD_COLUMNS[1:])
-    + ", updated_at = now() FROM unnest($1::lead_current_row[]) AS d WHERE t.lead_id = d.lead_id"
-)
-_UPSERT_LEAD = (
-    f"INSERT INTO lead_current ({', '.join(LEAD_COLUMNS)})"
-    " SELECT * FROM unnest($1::lead_current_row[])"
-    " ON CONFLICT (lead_id) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in LEAD_COLUMNS[1:])
-    + ", updated_at = now()"
-)
-_UPDATE_HISTORY = {
-    table: f"UPDATE {table} t SET "
-    + ", ".join(f"{c} = d.{c}" for c in columns[2:])
-    + f" FROM unnest($1::{_ROW_TYPES[table]}[]) AS d"
-    " WHERE t.lead_id = d.lead_id AND t.seq = d.seq"
-    for table, columns in (("lead_stage_history", STAGE_COLUMNS), ("lead_handoff", HANDOFF_COLUMNS))
-}
+_COMMIT_BATCH = "SELECT commit_batch(" + ", ".join(f"${i}" for i in range(1, 30)) + ")"
 
 
 @dataclass(slots=True)
@@ -374,23 +373,29 @@ def delta(
     rows from there on. A lead with no ``before`` entry has all its rows deleted and written.
     """
     out = Delta()
+    updated, inserted, cut_ids, cut_seqs = out.updated, out.inserted, out.cut_ids, out.cut_seqs
+    committed = before.get
     for state in leads:
         lead_id = state.lead_id
         new = items(state)
-        previous = before.get(lead_id)
+        previous = committed(lead_id)
         if previous is None:
-            out.cut_ids.append(lead_id)
-            out.cut_seqs.append(0)
-            out.inserted.extend(row(lead_id, i, x) for i, x in enumerate(new))
+            cut_ids.append(lead_id)
+            cut_seqs.append(0)
+            inserted.extend([row(lead_id, i, x) for i, x in enumerate(new)])
             continue
         old = items(previous)
-        if len(old) > len(new):
-            out.cut_ids.append(lead_id)
-            out.cut_seqs.append(len(new))
-        for i, x in enumerate(new):
-            if i >= len(old):
-                out.inserted.append(row(lead_id, i, x))
+        if old is new:
+            continue  # the view kept the whole tuple: nothing changed
+        n_old, n_new = len(old), len(new)
+        if n_old > n_new:
+            cut_ids.append(lead_id)
+            cut_seqs.append(n_new)
+        for i in range(min(n_old, n_new)):
+            x, y = new[i], old[i]
             # Views share unchanged spans, so identity settles most comparisons.
-            elif old[i] is not x and old[i] != x:
-                out.updated.append(row(lead_id, i, x))
+            if x is not y and x != y:
+                updated.append(row(lead_id, i, x))
+        for i in range(n_old, n_new):
+            inserted.append(row(lead_id, i, new[i]))
     return out

@@ -1,5 +1,5 @@
-"""The processor's side of the SLA tables: load timer rows, and write them inside the batch
-transaction (``PostgresProjectionStore.commit`` calls ``write_sla``)."""
+"""The processor's side of the SLA tables: load timer rows, and encode them for the batch's
+``commit_batch`` call (``PostgresProjectionStore.commit`` calls ``commit_args``)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,6 @@ COLUMNS = (
     "escalate_at", "stopped_at", "outcome", "stop_reason", "stop_event_id", "owner_id", "team",
     "assigned_at", "limit_seconds", "elapsed_seconds", "status", "emitted", "next_fire_at",
 )  # fmt: skip
-_UPSERT = (
-    f"INSERT INTO sla_timer ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM sla_timer_in"
-    " ON CONFLICT (lead_id, policy, cycle_id) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[3:])
-    + ", updated_at = now()"
-)
 FACT_COLUMNS = ("lead_id", "event_id", "kind", "at", "month", "team", "rep_id")
 
 
@@ -84,30 +78,15 @@ async def load_pending(pool: asyncpg.Pool, partitions: Sequence[int]) -> list[Ti
     return [timer_row(r) for r in rows]
 
 
-async def write_sla(conn: asyncpg.Connection, sla: SlaWrite) -> None:
-    """Upsert the changed timer rows and replace the changed leads' volume facts."""
-    if sla.rows:
-        # COPY into a per-session scratch table, then one set-based upsert: far faster than
-        # row-by-row INSERT ... ON CONFLICT for the thousands of rows a replay batch touches.
-        await conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS sla_timer_in"
-            " (LIKE sla_timer INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        await conn.copy_records_to_table(
-            "sla_timer_in",
-            columns=COLUMNS,
-            records=[row_values(row, *sla.figures[row.timer.key]) for row in sla.rows],
-        )
-        await conn.execute(_UPSERT)
-    if sla.facts:
-        await conn.execute(
-            "DELETE FROM sla_volume_fact WHERE lead_id = ANY($1::text[])", list(sla.facts)
-        )
-        await conn.copy_records_to_table(
-            "sla_volume_fact",
-            columns=FACT_COLUMNS,
-            records=[fact_values(f) for facts in sla.facts.values() for f in facts],
-        )
+def commit_args(sla: SlaWrite) -> tuple[Any, Any, Any]:
+    """The SLA arguments of ``commit_batch`` (007): the changed timer rows to upsert, the leads
+    whose volume facts are replaced, and their new facts (None for an empty set)."""
+    figures = sla.figures
+    timers = [row_values(row, *figures[row.timer.key]) for row in sla.rows] or None
+    if not sla.facts:
+        return timers, None, None
+    facts = [fact_values(f) for facts in sla.facts.values() for f in facts]
+    return timers, list(sla.facts), facts or None
 
 
 def fact_values(f: VolumeFact) -> tuple[Any, ...]:

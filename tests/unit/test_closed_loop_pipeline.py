@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 
 import orjson
@@ -34,7 +34,12 @@ class IdentityStore(InMemoryStore):
     async def load_identities(self, email_keys: Sequence[str]) -> dict[str, dict[str, Holder]]:
         return {k: dict(self.identities[k]) for k in email_keys if k in self.identities}
 
-    async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
+    async def commit(
+        self,
+        batch: BatchWrite,
+        expected: dict[int, int | None],
+        delivered: Awaitable[None] | None = None,
+    ) -> None:
         loop = batch.closed_loop
         if self.sneak_in is not None:
             h, self.sneak_in = self.sneak_in, None
@@ -44,7 +49,7 @@ class IdentityStore(InMemoryStore):
                 stored = set(self.identities.get(h.email_key, {}))
                 if stored - loop.seen_holders.get(h.email_key, frozenset()):
                     raise StoreUnavailable("email key moved")
-        await super().commit(batch, expected)
+        await super().commit(batch, expected, delivered)
         if loop is not None:
             for h in loop.holders:
                 self.identities.setdefault(h.email_key, {})[h.lead_id] = h

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 
 import orjson
@@ -45,10 +45,15 @@ class SlowStore(InMemoryStore):
         await asyncio.sleep(0)
         return await super().load_timers(lead_ids)
 
-    async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
+    async def commit(
+        self,
+        batch: BatchWrite,
+        expected: dict[int, int | None],
+        delivered: Awaitable[None] | None = None,
+    ) -> None:
         for _ in range(3):
             await asyncio.sleep(0)
-        await super().commit(batch, expected)
+        await super().commit(batch, expected, delivered)
 
 
 def journeys(leads: int, contact_after: float = 20) -> list[Record]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 
 import pytest
@@ -69,7 +69,12 @@ class InMemoryStore:
     async def existing_ids(self, event_ids: Sequence[str]) -> set[str]:
         return {i for i in event_ids if i in self.archive}
 
-    async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
+    async def commit(
+        self,
+        batch: BatchWrite,
+        expected: dict[int, int | None],
+        delivered: Awaitable[None] | None = None,
+    ) -> None:
         if self.fail_next_commit is not None:
             failure, self.fail_next_commit = self.fail_next_commit, None
             raise failure
@@ -92,6 +97,8 @@ class InMemoryStore:
             if (previous := batch.before.get(state.lead_id)) is not None:
                 held = self.leads.get(state.lead_id, empty(state.lead_id))
                 assert previous.view == held.view, state.lead_id
+        if delivered is not None:
+            await delivered  # as the real store: after its checks, before it commits
         self.commits.append(batch)
         for _, event in batch.accepted:
             self.archive[event.id] = event
