@@ -44,6 +44,7 @@ from services.processor.ports import RejectedRecord
 from services.processor.records import Record
 from services.processor.sla_engine import SlaEngine
 from services.store.migrate import migrate
+from services.store.pool import processor_pool
 from services.store.projection_store import PostgresProjectionStore
 
 
@@ -114,7 +115,7 @@ def server_cpu(pid: int) -> float:
 async def one_pass(
     dsn: str, recs: list[Record], batch: int, sla: bool, closed_loop: bool, trips: RoundTrips
 ) -> tuple[float, int]:
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+    pool = await processor_pool(dsn)
     try:
         async with pool.acquire() as conn:
             await migrate(conn)

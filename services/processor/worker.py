@@ -39,6 +39,7 @@ from services.processor.sla_engine import SlaEngine
 from services.processor.sla_observe import observe_sla
 from services.settings import Settings
 from services.store.migrate import migrate
+from services.store.pool import processor_pool
 from services.store.projection_store import PostgresProjectionStore
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,7 @@ class Runtime:
     async def pipeline(self) -> BatchPipeline:
         async with self._lock:
             if self._pipeline is None:
-                self._pool = await asyncpg.create_pool(
-                    self.settings.database_url, min_size=1, max_size=4
-                )
+                self._pool = await processor_pool(self.settings.database_url)
                 async with self._pool.acquire() as conn:
                     await migrate(conn)
                 s = self.settings

@@ -13,6 +13,7 @@ from projections.lead import Applied, apply, empty
 from services.processor.ports import BatchWrite, CheckpointMoved
 from services.processor.records import Checkpoint, Record
 from services.store.migrate import migrate
+from services.store.pool import processor_pool
 from services.store.projection_store import PostgresProjectionStore
 from tests.unit.factories import FUNNEL, at, created
 
@@ -22,7 +23,7 @@ async def pool(fresh_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     conn = await asyncpg.connect(fresh_dsn)
     await migrate(conn)
     await conn.close()
-    pool = await asyncpg.create_pool(fresh_dsn, min_size=1, max_size=2)
+    pool = await processor_pool(fresh_dsn, max_size=2)
     yield pool
     await pool.close()
 
@@ -103,3 +104,17 @@ async def test_the_commit_waits_for_deliveries_still_in_flight(
     delivered.set_result(None)
     await commit
     assert await _stored(pool) == (0, 1, 1)
+
+
+async def test_the_processor_pool_rolls_back_what_a_released_connection_left_open(
+    pool: asyncpg.Pool,
+) -> None:
+    # The pool skips asyncpg's reset query, but an open transaction must still end.
+    conn = await pool.acquire()
+    await conn.execute("BEGIN")
+    await conn.execute("CREATE TABLE left_open (x int)")
+    await pool.release(conn)
+    async with pool.acquire() as again, pool.acquire() as other:
+        for c in (again, other):
+            assert not c.is_in_transaction()
+            assert await c.fetchval("SELECT to_regclass('left_open')") is None
