@@ -51,6 +51,9 @@ _TYPE_RANK: Final[dict[str, int]] = {
 }
 #: Touchpoints, deals and any type added later.
 _DEFAULT_RANK: Final = 4
+#: Up to this many accepted events a duplicate is found by comparing ids one by one; a
+#: longer history keeps a set of them.
+SCAN_IDS: Final = 12
 
 
 def order_key(event: Event) -> tuple[datetime, int, str]:
@@ -66,15 +69,33 @@ class LeadState:
     lead_id: str
     events: tuple[Event, ...]
     view: LeadView
-    # Derived from ``events``, so it can never disagree with them and needs no comparing.
-    ids: frozenset[str] = field(init=False, repr=False, compare=False)
+    # The ids of ``events`` once there are more than ``SCAN_IDS`` of them, else None: derived
+    # from ``events``, so it can never disagree with them and needs no comparing. A short
+    # history goes without, because a set per state is one more object per applied event
+    # for the collector to walk (and about half a kilobyte per cached lead), while comparing
+    # a few ids costs less than building it.
+    id_set: frozenset[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "ids", frozenset(e.id for e in self.events))
+        object.__setattr__(self, "id_set", _id_set(self.events))
+
+    @property
+    def ids(self) -> frozenset[str]:
+        """The ids of the accepted events."""
+        found = self.id_set
+        return frozenset(e.id for e in self.events) if found is None else found
 
     def has(self, event_id: str) -> bool:
-        """Whether an event with this id was accepted for this lead (O(1))."""
-        return event_id in self.ids
+        """Whether an event with this id was accepted for this lead (at most ``SCAN_IDS``
+        comparisons, else one set lookup)."""
+        found = self.id_set
+        if found is not None:
+            return event_id in found
+        return any(e.id == event_id for e in self.events)
+
+
+def _id_set(events: tuple[Event, ...]) -> frozenset[str] | None:
+    return frozenset(e.id for e in events) if len(events) > SCAN_IDS else None
 
 
 @fast_init
@@ -97,17 +118,22 @@ class Rejected:
 
 #: ``Applied(...)``, built faster (see ``projections.fast_init``).
 _new_applied = fast_new(Applied)
-_StateBuilder = Callable[[str, tuple[Event, ...], LeadView, frozenset[str]], LeadState]
-#: A ``LeadState`` from all four fields, ``ids`` included, without ``__post_init__``.
+_StateBuilder = Callable[[str, tuple[Event, ...], LeadView, frozenset[str] | None], LeadState]
+#: A ``LeadState`` from all four fields, ``id_set`` included, without ``__post_init__``.
 _new_state: _StateBuilder = slot_builder(LeadState)
 
 
 def _extended(
     old: LeadState, event_id: str, events: tuple[Event, ...], view: LeadView
 ) -> LeadState:
-    # ``old`` plus one accepted event: the ids grow by one instead of being rebuilt from the
-    # whole history, and ``__post_init__`` is skipped (hot path).
-    return _new_state(old.lead_id, events, view, old.ids.union((event_id,)))
+    # ``old`` plus one accepted event: a set of ids grows by one instead of being rebuilt
+    # from the whole history, and ``__post_init__`` is skipped (hot path).
+    ids = old.id_set
+    if ids is not None:
+        ids = ids.union((event_id,))
+    elif len(events) > SCAN_IDS:
+        ids = frozenset(e.id for e in events)
+    return _new_state(old.lead_id, events, view, ids)
 
 
 def empty(lead_id: str) -> LeadState:
@@ -123,7 +149,7 @@ def check(state: LeadState, event: Event, funnel: Funnel) -> Rejection | None:
             f"event {event.id} is about lead {event.subject!r}, not {state.lead_id!r}",
             (FieldError("subject", f"must be {state.lead_id!r}"),),
         )
-    if event.id in state.ids:
+    if state.has(event.id):
         return Rejection(
             RejectReason.DUPLICATE,
             f"event {event.id} was already applied to lead {state.lead_id!r}",
@@ -139,15 +165,24 @@ def apply(state: LeadState, event: Event, funnel: Funnel) -> Applied | Rejected:
     sorted history. Both use ``step``, so they give the same view.
     """
     # ``check`` inlined (hot path): the two cheap tests first, and the reason is only worked
-    # out when one of them fails.
+    # out when one of them fails. ``state.has`` inlined too, without its generator.
     event_id = event.id
-    if event.subject != state.lead_id or event_id in state.ids:
+    old_events = state.events
+    ids = state.id_set
+    seen = False
+    if ids is not None:
+        seen = event_id in ids
+    else:
+        for accepted in old_events:
+            if accepted.id == event_id:
+                seen = True
+                break
+    if seen or event.subject != state.lead_id:
         rejection = check(state, event, funnel)
     else:
         rejection = check_against_funnel(event, funnel)
     if rejection is not None:
         return Rejected(rejection)
-    old_events = state.events
     old_view = state.view
     # Keys are unique (ids are), so "after the last" is the whole in-order test. It is
     # ``order_key(last) < order_key(event)``, with the whole keys only built on a tie of times.

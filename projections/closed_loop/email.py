@@ -9,7 +9,6 @@ So ``John.Doe+x@Gmail.com`` and ``johndoe@gmail.com`` are the same person, while
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 
@@ -40,7 +39,9 @@ def normalize_email(raw: str, rules: EmailRules) -> str | None:
 def hmac_key(normalized: str, key: bytes) -> str:
     """``ek1:`` plus the hex HMAC-SHA256 of a normalized address; the version prefix lets a
     new scheme (another key or hash) coexist with stored keys of the old one."""
-    digest = hmac.new(key, normalized.encode("utf-8"), hashlib.sha256).hexdigest()
+    # The one-shot ``hmac.digest`` (OpenSSL's, in C) gives the bytes ``hmac.new(...).digest()``
+    # gives, at a fraction of the cost of the Python HMAC object: once per lead.created.
+    digest = hmac.digest(key, normalized.encode("utf-8"), "sha256").hex()
     return _KEY_PREFIX + digest
 
 

@@ -9,6 +9,10 @@ retention, not a read model.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
 from events.catalog import LeadCreated
 from events.closed_loop import EmailRules
 from events.envelope import Event
@@ -22,5 +26,36 @@ def pseudonymize(event: Event, rules: EmailRules, key: bytes) -> Event:
     data = event.data
     if not isinstance(data, LeadCreated) or data.email is None:
         return event
-    keyed = data.model_copy(update={"email": None, "email_key": email_key(data.email, rules, key)})
-    return event.model_copy(update={"data": keyed})
+    keyed = _updated(data, {"email": None, "email_key": email_key(data.email, rules, key)})
+    return _updated(event, {"data": keyed})
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _updated(model: _M, update: dict[str, Any]) -> _M:
+    """``model.model_copy(update=update)``, built directly: the processor pseudonymizes every
+    ``lead.created``, and pydantic's copy (``__copy__``, ``copy.copy`` of each part, then the
+    update) cost about 4 µs per model. Models with extra or private attributes take
+    pydantic's own path."""
+    cls = type(model)
+    private = getattr(model, "__pydantic_private__", None)
+    if private is not None or model.__pydantic_extra__ is not None:
+        return model.model_copy(update=update)
+    if cls.model_config.get("extra") == "allow":
+        return model.model_copy(update=update)
+    # What ``model_copy`` does for such a model: a shallow copy of ``__dict__`` and of the
+    # set of fields set, each updated with ``update``; no extra, no private attributes.
+    copied = cls.__new__(cls)
+    fields = model.__dict__.copy()
+    fields.update(update)
+    fields_set = set(model.__pydantic_fields_set__)
+    fields_set.update(update)
+    _set(copied, "__dict__", fields)
+    _set(copied, "__pydantic_extra__", None)
+    _set(copied, "__pydantic_fields_set__", fields_set)
+    _set(copied, "__pydantic_private__", None)
+    return copied
+
+
+_set = object.__setattr__

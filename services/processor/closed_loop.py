@@ -24,12 +24,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
-from events.catalog import LeadCreated, LeadDisqualified
+from events.catalog import LeadCreated
 from events.closed_loop import OnSuppressed
 from events.closed_loop_events import HandoffSuppressed, LeadDuplicateDetected
 from events.envelope import Event, make_event
 from events.errors import Rejection
 from events.funnel import Funnel
+from events.kinds import CREATED, KINDS, MOVES
 from events.sla_events import SOURCE
 from projections.closed_loop.duplicates import DuplicatePair, Holder, holdings, pairs_with
 from projections.closed_loop.email import redact_bytes, redact_text
@@ -43,7 +44,6 @@ from projections.closed_loop.suppression import (
     would_rehandoff,
 )
 from projections.lead import LeadState, check
-from projections.step import stage_move
 from services.processor.ports import RejectedRecord
 
 _MAX_ID = 128
@@ -108,13 +108,22 @@ class ClosedLoopEngine:
             {
                 e.data.email_key
                 for e in events
-                if isinstance(e.data, LeadCreated) and e.data.email_key is not None
+                # The flag first: a false isinstance of a pydantic class is the slow one.
+                if KINDS[type(e.data)] & CREATED
+                and isinstance(e.data, LeadCreated)
+                and e.data.email_key is not None
             }
         )
         self._holders = await store.load_identities(keys) if keys else {}
         for key in keys:
             self._holders.setdefault(key, {})
             self._out.seen_holders[key] = frozenset(self._holders[key])
+
+    @property
+    def may_refuse(self) -> bool:
+        """Whether ``admit`` can refuse anything: only in ``reject`` mode. Otherwise it always
+        returns None, so the pipeline need not call it for every event."""
+        return self.funnel.closed_loop.on_suppressed_handoff is OnSuppressed.REJECT
 
     def admit(self, state: LeadState, event: Event) -> Rejection | None:
         """A rejection if ``event`` is a re-handoff refused by the config (and would otherwise
@@ -134,14 +143,14 @@ class ClosedLoopEngine:
         """Announce what the accepted ``event`` newly made true for the lead."""
         data = event.data
         # Only these can change the answers; skipping the rest keeps a replay's cost per
-        # event constant for touches, contacts and assignments.
-        moved = stage_move(data, self.funnel, has_stage=True) is not None or isinstance(
-            data, LeadDisqualified
-        )
-        if moved and may_be_suppressed(after.view, self.funnel):
+        # event constant for touches, contacts and assignments. The moves are the payloads
+        # ``stage_move`` answers for when the lead has a stage (disqualifications among
+        # them), read off the payload's flags (``events.kinds``) once, per exact type.
+        kind = KINDS[type(data)]
+        if kind & MOVES and may_be_suppressed(after.view, self.funnel):
             for found in new_rehandoffs(before.events, after.events, self.funnel):
                 self._suppressed(after, found, "flagged")
-        if isinstance(data, LeadCreated) and data.email_key is not None:
+        if kind & CREATED and isinstance(data, LeadCreated) and data.email_key is not None:
             self._register(before, after)
 
     def _register(self, before: LeadState, after: LeadState) -> None:

@@ -27,6 +27,7 @@ from events.codec import decode_many
 from events.envelope import Event
 from events.errors import Rejection, RejectReason
 from events.funnel import Funnel
+from events.kinds import CREATED, KINDS
 from events.tick import Tick, decode_tick, is_tick
 from projections.intake import check_intake, check_tick
 from projections.lead import Applied, LeadState, apply, empty, fold
@@ -165,15 +166,18 @@ class BatchPipeline:
     async def _stage(self, records: Sequence[Record], unstorable: str | None) -> Staged:
         await self._load_checkpoints({r.partition for r in records})
         outcome = BatchOutcome()
+        checkpoints = self._checkpoints
         fresh: list[Record] = []
         for record in records:
-            ckpt = self._checkpoints.get(record.partition)
+            ckpt = checkpoints.get(record.partition)
             if ckpt is not None and record.offset <= ckpt.offset:
                 outcome.skipped += 1  # committed before a crash; Kafka redelivered it
             else:
                 fresh.append(record)
-        decoded = list(zip(fresh, self._decode_all(fresh, unstorable), strict=True))
-        events = [d for _, d in decoded if isinstance(d, Event)]
+        # Two parallel lists rather than a list of pairs: the loop below walks them with
+        # ``zip``, which reuses its one result tuple, so no pair per record is allocated.
+        items = self._decode_all(fresh, unstorable)
+        events = [d for d in items if isinstance(d, Event)]
         known = await self.store.existing_ids([e.id for e in events])
         # A batch still being written is not in the archive yet, but its ids are taken.
         for other in self._inflight.values():
@@ -182,6 +186,7 @@ class BatchPipeline:
         # What the store holds for these leads when this batch commits (a batch in flight
         # commits first, or this one is voided); the store writes only rows that differ.
         committed = dict(states)
+        sla = self.sla.engine if self.sla is not None else None
         if self.sla is not None:
             partitions = {r.partition for r in fresh}
             # A generator: the engine walks it only when it loads leads from the store.
@@ -192,48 +197,76 @@ class BatchPipeline:
                 for row in other.write.sla.rows
             )
             await self.sla.engine.prepare(self.sla.store, partitions, states, unsettled)
+        loop = self.closed_loop.engine if self.closed_loop is not None else None
         if self.closed_loop is not None:
             await self.closed_loop.engine.prepare(self.closed_loop.store, events)
         changed: dict[str, LeadState] = {}
         accepted: list[tuple[Record, Event]] = []
         stream: dict[int, datetime | None] = {
-            p: (c.stream_time if c else None) for p, c in self._checkpoints.items()
+            p: (c.stream_time if c else None) for p, c in checkpoints.items()
         }
-        for record, item in decoded:
-            rejection = item if isinstance(item, Rejection) else None
+        # The loop runs once per record: what it needs is looked up once per batch.
+        funnel = self.funnel
+        skew, lateness = self.limits.max_future_skew, self.limits.allowed_lateness
+        admit = loop.admit if loop is not None and loop.may_refuse else None
+        loop_applied = loop.applied if loop is not None else None
+        accept, change = outcome.accepted.append, outcome.changes.append
+        #: per broker timestamp (ms), the latest event time ``check_intake`` lets through
+        horizons: dict[int, datetime] = {}
+        for record, item in zip(fresh, items, strict=True):
             p = record.partition
             # Events first: nearly every record is one, and a pydantic class's isinstance is
             # cheap when true but goes through ABCMeta when false.
             if isinstance(item, Event):
-                rejection = check_intake(
-                    item,
-                    record.key,
-                    record.broker_time,
-                    stream.get(record.partition),
-                    max_future_skew=self.limits.max_future_skew,
-                    allowed_lateness=self.limits.allowed_lateness,
-                )
+                rejection = None
+                stream_time = stream.get(p)
+                # ``check_intake``'s conditions for letting an event through, tested inline
+                # (hot path); only a record that fails one goes through it for the reason.
+                # ``time - broker > skew`` is ``time > broker + skew`` (exact arithmetic),
+                # and records of one batch mostly share their broker timestamp.
+                time = item.time
+                ms = record.timestamp_ms
+                horizon = horizons.get(ms)
+                if horizon is None:
+                    horizon = horizons[ms] = record.broker_time + skew
+                key = record.key
+                if not (
+                    key
+                    and key == item.key
+                    and time <= horizon
+                    and (stream_time is None or stream_time - time <= lateness)
+                ):
+                    rejection = check_intake(
+                        item,
+                        key,
+                        record.broker_time,
+                        stream_time,
+                        max_future_skew=skew,
+                        allowed_lateness=lateness,
+                    )
                 if rejection is None and item.id in known:
                     rejection = Rejection(RejectReason.DUPLICATE, f"event {item.id} was applied")
-                if rejection is None and self.closed_loop is not None:
-                    rejection = self.closed_loop.engine.admit(states[item.subject], item)
+                if rejection is None and admit is not None:
+                    rejection = admit(states[item.subject], item)
                 if rejection is None:
-                    before = states[item.subject]
-                    result = apply(before, item, self.funnel)
+                    subject = item.subject
+                    before = states[subject]
+                    result = apply(before, item, funnel)
                     if isinstance(result, Applied):
-                        if self.closed_loop is not None:
-                            self.closed_loop.engine.applied(before, result.state, item)
-                        states[item.subject] = changed[item.subject] = result.state
+                        after = result.state
+                        if loop_applied is not None:
+                            loop_applied(before, after, item)
+                        states[subject] = changed[subject] = after
                         accepted.append((record, item))
-                        outcome.accepted.append(item)
-                        outcome.changes.append(result.changes)
+                        accept(item)
+                        change(result.changes)
                         if result.out_of_order:
                             outcome.out_of_order.append(item)
-                        stream[p] = now = _later(stream.get(p), item.time)
-                        if self.sla is not None:
-                            self.sla.engine.lead_changed(
-                                p, result.state, now, not result.out_of_order
-                            )
+                        # ``_later(stream_time, time)``, inlined (once per accepted event).
+                        now = time if stream_time is None or time > stream_time else stream_time
+                        stream[p] = now
+                        if sla is not None:
+                            sla.lead_changed(p, after, now, not result.out_of_order)
                     else:
                         rejection = result.rejection
             elif isinstance(item, Tick):
@@ -241,6 +274,8 @@ class BatchPipeline:
                 if rejection is None:
                     outcome.ticks += 1
                     stream[p] = _later(stream.get(p), item.time)
+            else:
+                rejection = item  # refused by the decoder
             if rejection is not None:
                 event = item if isinstance(item, Event) else None
                 outcome.rejected.append(
@@ -251,35 +286,36 @@ class BatchPipeline:
                         event.id if event else None,
                     )
                 )
-            now_p = stream.get(p)
-            if self.sla is not None and now_p is not None:
-                self.sla.engine.advance(p, now_p)
-        new_checkpoints = self._advance(records, stream)
-        sla = self.sla.engine.drain() if self.sla is not None else None
-        loop = self.closed_loop.engine.drain() if self.closed_loop is not None else None
+            if sla is not None:
+                now_p = stream.get(p)
+                if now_p is not None:
+                    sla.advance(p, now_p)
+        new_checkpoints = self._advance(fresh, stream)
+        sla_out = sla.drain() if sla is not None else None
+        loop_out = loop.drain() if loop is not None else None
         write = None
         if new_checkpoints:
             stored_rejected = outcome.rejected
-            if self.closed_loop is not None:
-                stored_rejected = self.closed_loop.engine.redact(outcome.rejected)
+            if loop is not None:
+                stored_rejected = loop.redact(outcome.rejected)
             write = BatchWrite(self.topic, accepted, list(changed.values()), stored_rejected,
-                               new_checkpoints, sla, loop, committed)  # fmt: skip
+                               new_checkpoints, sla_out, loop_out, committed)  # fmt: skip
         staged = Staged(
             serial=self._serial,
             outcome=outcome,
             write=write,
             expected={
-                p: (c.offset if (c := self._checkpoints.get(p)) else None) for p in new_checkpoints
+                p: (c.offset if (c := checkpoints.get(p)) else None) for p in new_checkpoints
             },
-            sla_derived=sla.derived if sla is not None else [],
-            loop_derived=loop.derived if loop is not None else [],
+            sla_derived=sla_out.derived if sla_out is not None else [],
+            loop_derived=loop_out.derived if loop_out is not None else [],
             leads=set(changed),
             ids={e.id for _, e in accepted},
         )
         self._serial += 1
         # What the next batch must see, before this one is committed.
         self._inflight[staged.serial] = staged
-        self._checkpoints.update(new_checkpoints)
+        checkpoints.update(new_checkpoints)
         for lead_id, state in changed.items():
             self._leads[lead_id] = state
             self._leads.move_to_end(lead_id)
@@ -339,8 +375,15 @@ class BatchPipeline:
         loop = self.closed_loop
         if loop is not None:
             # Before anything sees them: no raw address may reach the archive or any fold.
+            # Only a ``lead.created`` payload can hold one (``privacy.pseudonymize`` returns
+            # every other event as it is), so the rest are not even passed to it.
             pseudonymize = loop.engine.pseudonymize
-            events = [e if isinstance(e, Rejection) else pseudonymize(e) for e in events]
+            events = [
+                pseudonymize(e)
+                if not isinstance(e, Rejection) and KINDS[type(e.data)] & CREATED
+                else e
+                for e in events
+            ]
         if not tick_at:
             return list(events)
         out: list[Event | Tick | Rejection] = []
@@ -350,17 +393,17 @@ class BatchPipeline:
         return out
 
     def _advance(
-        self, records: Sequence[Record], stream: dict[int, datetime | None]
+        self, fresh: Sequence[Record], stream: dict[int, datetime | None]
     ) -> dict[int, Checkpoint]:
-        out: dict[int, Checkpoint] = {}
-        for record in records:
-            ckpt = self._checkpoints.get(record.partition)
-            if ckpt is not None and record.offset <= ckpt.offset:
-                continue
-            prev = out.get(record.partition)
-            if prev is None or record.offset > prev.offset:
-                out[record.partition] = Checkpoint(record.offset, stream.get(record.partition))
-        return out
+        # ``fresh``: the records above their partition's checkpoint. The new checkpoint of a
+        # partition is its largest fresh offset, with the partition's stream time.
+        last: dict[int, int] = {}
+        for record in fresh:
+            p, offset = record.partition, record.offset
+            prev = last.get(p)
+            if prev is None or offset > prev:
+                last[p] = offset
+        return {p: Checkpoint(offset, stream.get(p)) for p, offset in last.items()}
 
     async def _load_checkpoints(self, partitions: set[int]) -> None:
         missing = sorted(p for p in partitions if p not in self._checkpoints)
