@@ -20,7 +20,7 @@ import hashlib
 import pstats
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from events.envelope import Event
@@ -48,8 +48,14 @@ class NullStore:
     async def existing_ids(self, event_ids: Sequence[str]) -> set[str]:
         return set()
 
-    async def commit(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
-        return None
+    async def commit(
+        self,
+        batch: BatchWrite,
+        expected: dict[int, int | None],
+        delivered: Awaitable[None] | None = None,
+    ) -> None:
+        if delivered is not None:
+            await delivered
 
     async def load_identities(self, email_keys: Sequence[str]) -> dict[str, dict[str, Holder]]:
         return {}
