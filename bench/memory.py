@@ -32,6 +32,7 @@ import orjson
 from events.envelope import Event
 from events.funnel import load_funnel
 from events.sla_config import load_sla
+from projections.closed_loop.duplicates import Holder
 from projections.sla import compile_rules
 from projections.sla_emit import TimerRow
 from services.processor.pipeline import BatchPipeline, SlaWiring
@@ -75,6 +76,9 @@ class NullStore:
     ) -> None:
         if delivered is not None:
             await delivered
+
+    async def load_identities(self, email_keys: Sequence[str]) -> dict[str, dict[str, Holder]]:
+        return {}
 
 
 class NullSink:

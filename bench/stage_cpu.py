@@ -20,50 +20,15 @@ import hashlib
 import pstats
 import sys
 import time
-from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from events.envelope import Event
+from bench.memory import NullSink, NullStore
 from events.funnel import load_funnel
-from projections.closed_loop.duplicates import Holder
 from projections.lead import LeadState
 from services.gc_policy import tune_for_batches
 from services.processor.closed_loop import ClosedLoopEngine
 from services.processor.pipeline import BatchPipeline, ClosedLoopWiring
-from services.processor.ports import BatchWrite, RejectedRecord
-from services.processor.records import Checkpoint, Record
-
-
-class NullStore:
-    """A store with nothing in it, answering at once."""
-
-    async def load_checkpoints(
-        self, topic: str, partitions: Sequence[int]
-    ) -> dict[int, Checkpoint]:
-        return {}
-
-    async def load_histories(self, lead_ids: Sequence[str]) -> dict[str, list[Event]]:
-        return {}
-
-    async def existing_ids(self, event_ids: Sequence[str]) -> set[str]:
-        return set()
-
-    async def commit(
-        self,
-        batch: BatchWrite,
-        expected: dict[int, int | None],
-        delivered: Awaitable[None] | None = None,
-    ) -> None:
-        if delivered is not None:
-            await delivered
-
-    async def load_identities(self, email_keys: Sequence[str]) -> dict[str, dict[str, Holder]]:
-        return {}
-
-
-class Sink:
-    async def send(self, items: Sequence[Event] | Sequence[RejectedRecord]) -> None:
-        return None
+from services.processor.records import Record
 
 
 def records(total: int, partitions: int = 4) -> list[Record]:
@@ -95,8 +60,8 @@ async def one_pass(
     funnel = load_funnel(None)
     store = NullStore()
     pipe = BatchPipeline(
-        "bench", funnel, store, Sink(),
-        closed_loop=ClosedLoopWiring(ClosedLoopEngine(funnel, b"bench"), store, Sink())
+        "bench", funnel, store, NullSink(),
+        closed_loop=ClosedLoopWiring(ClosedLoopEngine(funnel, b"bench"), store, NullSink())
         if closed_loop else None,
     )  # fmt: skip
     h = hashlib.sha256()

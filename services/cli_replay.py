@@ -34,6 +34,7 @@ from events.sla_config import load_sla
 from projections.sla import compile_rules
 from services.api.periods import parse_time
 from services.processor.pipeline import Limits
+from services.progress_bar import bar_callback
 from services.replay.digest import overall_digest
 from services.replay.engine import ReplayPlan, ReplayResult, Source, replay
 from services.replay.live_credits import live_credit_table
@@ -154,17 +155,7 @@ def replay_cmd(
 async def _run(plan: ReplayPlan, src: Source, source: str) -> ReplayResult:
     with events_progress() as bar:
         task = bar.add_task(f"replay {source} -> {plan.schema}", total=None, rate="-")
-
-        def progress(advance: int, total: int | None) -> None:
-            if total is not None:
-                bar.update(task, total=total)
-            else:
-                bar.advance(task, advance)
-                t = bar.tasks[task]
-                if t.elapsed:
-                    bar.update(task, rate=f"{t.completed / t.elapsed:,.0f}")
-
-        result = await replay(plan, src, progress)
+        result = await replay(plan, src, bar_callback(bar, task))
         bar.update(task, completed=bar.tasks[task].total or result.records)
     return result
 
@@ -279,19 +270,9 @@ def archive_restore(
     async def run() -> RestoreResult:
         with events_progress() as bar:
             task = bar.add_task(f"restore archive -> {name}", total=None, rate="-")
-
-            def progress(advance: int, total: int | None) -> None:
-                if total is not None:
-                    bar.update(task, total=total)
-                    return
-                bar.advance(task, advance)
-                t = bar.tasks[task]
-                if t.elapsed:
-                    bar.update(task, rate=f"{t.completed / t.elapsed:,.0f}")
-
             return await restore(s.database_url, s.kafka_bootstrap, name, s.processor_id,
                                  s.partitions, force=force, batch_size=batch_size,
-                                 progress=progress)  # fmt: skip
+                                 progress=bar_callback(bar, task))  # fmt: skip
 
     try:
         result = asyncio.run(run())
