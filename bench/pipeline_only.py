@@ -37,7 +37,7 @@ from events.envelope import Event
 from events.funnel import load_funnel
 from events.sla_config import load_sla
 from projections.sla import compile_rules
-from services.gc_policy import tune_for_batches
+from services.gc_policy import BatchCollector, tune_for_batches
 from services.processor.closed_loop import ClosedLoopEngine
 from services.processor.pipeline import BatchPipeline, ClosedLoopWiring, SlaWiring
 from services.processor.ports import RejectedRecord
@@ -142,9 +142,11 @@ async def one_pass(
                 trips.in_commit = False
 
         store.commit = counted_commit  # type: ignore[method-assign]
+        collector = BatchCollector()  # as the worker does
         with trips.counting():
             for i in range(0, len(recs), batch):
                 await pipe.process(recs[i : i + batch])
+                collector.batch_done()
         return time.perf_counter() - started, derived.n
     finally:
         await pool.close()

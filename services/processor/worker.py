@@ -25,7 +25,7 @@ from events.sla_config import load_sla
 from events.tick import TICK_HEADERS, encode_tick
 from projections.sla import SlaRules, compile_rules
 from services import metrics
-from services.gc_policy import tune_for_batches
+from services.gc_policy import BatchCollector, tune_for_batches
 from services.processor.batch import BatchOutcome
 from services.processor.closed_loop import ClosedLoopEngine
 from services.processor.closed_loop_observe import observe_closed_loop
@@ -120,8 +120,13 @@ class Runtime:
             await self._pool.close()
 
 
-def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
-    """The processor's Faust app, wired to the topics and stores in ``settings``."""
+def create_app(
+    settings: Settings, funnel: Funnel | None = None, collector: BatchCollector | None = None
+) -> faust.App:
+    """The processor's Faust app, wired to the topics and stores in ``settings``.
+
+    ``collector``: told after every committed batch (``run_worker`` passes one; it changes
+    the garbage collector of the whole process, so an embedding process opts in)."""
     funnel = funnel or load_funnel(settings.funnel_file)
     datadir = settings.data_dir / "faust"
     datadir.mkdir(parents=True, exist_ok=True)
@@ -178,6 +183,8 @@ def create_app(settings: Settings, funnel: Funnel | None = None) -> faust.App:
         def done(tag: tuple[RecordBatch, float], outcome: BatchOutcome) -> None:
             batch, started = tag
             app.ack_batch(batch)
+            if collector is not None:
+                collector.batch_done()
             metrics.BATCH_DURATION.observe(time.perf_counter() - started)
             metrics.BATCH_SIZE.observe(len(batch.records))
             observe(outcome, runtime.clock)
@@ -255,6 +262,6 @@ def run_worker(settings: Settings) -> None:
 
     logging.basicConfig(level=settings.log_level.upper())
     tune_for_batches()
-    app = create_app(settings)
+    app = create_app(settings, collector=BatchCollector())
     worker = Worker(app, loglevel=settings.log_level, redirect_stdouts=False)
     worker.execute_from_commandline()
