@@ -60,7 +60,9 @@ def _handoffs(state: ReplayState) -> Iterable[tuple[Any, ...]]:
 
 
 def _timers(state: ReplayState) -> Iterable[tuple[Any, ...]]:
-    return (sla_rows.row_values(r, *state.figures[k]) for k, r in state.timers.items())
+    figures = state.figures
+    yield from (sla_rows.row_values(r, *figures[k]) for k, r in state.timers.items())
+    yield from state.timer_values
 
 
 def _facts(state: ReplayState) -> Iterable[tuple[Any, ...]]:

@@ -26,13 +26,14 @@ point, and from then on runs the live code.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from projections.lead import LeadState, order_key
 from projections.sla import SlaFold, SlaRules, Timer, start_fold, step_timers
-from projections.sla_emit import TimerRow, escalation_tag, timer_row
-from projections.sla_volume import VolumeFold, step_volume
+from projections.sla_emit import TimerRow, escalation_tag, next_fire_at, timer_row
+from projections.sla_volume import VolumeFact, VolumeFold, step_volume
 from services.processor.sla_engine import Key, SlaEngine, SlaStore, SlaWrite
 
 #: The live engine keeps every handed-over lead: the whole timer table is written at the end.
@@ -48,6 +49,22 @@ class _InOrder:
     partition: int
     #: per stopped timer: its partition's stream time once the stopping event was applied
     stops: dict[Key, datetime]
+
+
+@dataclass(slots=True)
+class FinalRows:
+    """What ``DeferredSlaEngine.finish_values`` settles: the ``sla_timer`` values of each row
+    (``services.store.sla_rows.row_values`` of the row and its figures), volume facts, facts
+    fired."""
+
+    values: list[tuple[Any, ...]] = field(default_factory=list)
+    facts: dict[str, tuple[VolumeFact, ...]] = field(default_factory=dict)
+    fired: int = 0
+
+
+#: what ``_emitted`` and ``row_values`` make of a timer's tags: (emitted, ``sorted(emitted)``,
+#: status, facts fired)
+_Tags = tuple[frozenset[str], list[str], str, int]
 
 
 class DeferredSlaEngine(SlaEngine):
@@ -130,6 +147,57 @@ class DeferredSlaEngine(SlaEngine):
         self._in_order.clear()
         return out
 
+    def finish_values(self) -> FinalRows:
+        """``finish``, each row given as what the write COPYs: the same values as
+        ``row_values(row, *figures[key])`` of ``finish``'s rows, in the same order, built
+        without the rows. The few distinct tag sets are built once, and their sorted lists
+        are shared between rows (the write only reads them)."""
+        if self._dropped:
+            raise RuntimeError("the SLA state was dropped mid-replay: its rows are incomplete")
+        out = FinalRows()
+        values, facts = out.values, out.facts
+        fired = 0
+        by_name = self.rules.by_name
+        limits = {name: p.limit.total_seconds() for name, p in by_name.items()}
+        memo: dict[tuple[str | None, int, int], _Tags] = {}
+        stream = self._stream
+        for lead_id, lead in self._in_order.items():
+            partition, stops = lead.partition, lead.stops
+            now = stream.get(partition)
+            for t in lead.fold.timers:
+                outcome, escalate_at = t.outcome, t.escalate_at
+                at = stops[(t.lead_id, t.policy, t.cycle)] if outcome is not None else now
+                # Which thresholds ``_emitted`` counts as passed, as bits (warning first).
+                mask = 0
+                if at is not None:
+                    mask = (t.warn_at < at) | (t.deadline < at) << 1
+                    for level, threshold in enumerate(escalate_at, start=2):
+                        if threshold < at:
+                            mask |= 1 << level
+                memo_key = (outcome, mask, len(escalate_at))
+                tags = memo.get(memo_key)
+                if tags is None:
+                    tags = memo[memo_key] = _tags_of(outcome, mask, len(escalate_at))
+                emitted, ordered, status, count = tags
+                fired += count
+                stopped_at = t.stopped_at
+                elapsed = None
+                if stopped_at is not None:
+                    clock = by_name[t.policy].clock
+                    elapsed = clock.elapsed(t.started_at, stopped_at).total_seconds()
+                values.append((
+                    t.lead_id, t.policy, t.cycle, partition, t.started_at, t.warn_at,
+                    t.deadline, list(escalate_at), stopped_at, outcome, t.stop_reason,
+                    t.stop_event_id, t.owner_id, t.team, t.assigned_at, limits[t.policy],
+                    elapsed, status, ordered,
+                    next_fire_at(t, emitted) if outcome is None else None,
+                ))  # fmt: skip
+            if lead.volume is not None:
+                facts[lead_id] = lead.volume.facts
+        out.fired = fired
+        self._in_order.clear()
+        return out
+
     def _hand_over(self, lead_id: str, lead: _InOrder) -> None:
         """Give the live engine the lead's rows, queue entries and folds as of now."""
         self._in_order.pop(lead_id, None)
@@ -177,3 +245,24 @@ def _emitted(timer: Timer, stream_time: datetime | None) -> frozenset[str]:
     if timer.outcome is not None:
         tags.append(timer.outcome)
     return frozenset(tags)
+
+
+def _tags_of(outcome: str | None, mask: int, escalations: int) -> _Tags:
+    """The tags ``_emitted`` gives a timer with ``outcome`` whose passed thresholds are the
+    bits of ``mask`` (see ``finish_values``), and what ``row_values`` makes of them."""
+    tags = ["started"]
+    if mask & 1:
+        tags.append("warning")
+    if mask & 2:
+        tags.append("breached")
+    tags += [escalation_tag(level) for level in range(1, escalations + 1) if mask & 1 << level + 1]
+    if outcome is not None:
+        tags.append(outcome)
+    emitted = frozenset(tags)
+    # ``row_values``' status: the outcome once stopped, else the worst threshold passed.
+    status = (
+        outcome
+        if outcome is not None
+        else ("breached" if "breached" in emitted else "warning" if "warning" in emitted else "ok")
+    )
+    return emitted, sorted(emitted), status, len(emitted)
