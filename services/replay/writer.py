@@ -15,6 +15,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.replay.binary_copy import chunks, row_encoder
 from services.replay.memory import ReplayState
 from services.replay.projections import PROJECTIONS
 from services.replay.schema import connect_in
@@ -43,9 +44,17 @@ async def write_state(
                 # Rows stream into the binary COPY as they are built: a table's rows are
                 # never all held at once next to the state they come from. The server's
                 # "COPY n" counts them, not a generator wrapped around each row.
-                status = await conn.copy_records_to_table(
-                    projection.table, columns=projection.columns, records=projection.rows(state)
-                )
+                rows = projection.rows(state)
+                if projection.encoders is not None:
+                    encode = row_encoder(projection.encoders())
+                    status = await conn.copy_to_table(
+                        projection.table, source=chunks(rows, encode),
+                        columns=projection.columns, format="binary",
+                    )  # fmt: skip
+                else:
+                    status = await conn.copy_records_to_table(
+                        projection.table, columns=projection.columns, records=rows
+                    )
                 for statement in rebuild:
                     await conn.execute(statement)
                 written[projection.table] = n = _copied(status)
