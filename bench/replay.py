@@ -24,13 +24,18 @@ import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
 
 from bench.common import create_topic, lead_events, machine, raw_limit, seed, stack, summary
 from events.funnel import load_funnel
 from events.sla_config import load_sla
 from projections.sla import compile_rules
+from services.replay.digest import overall_digest
 from services.replay.engine import ReplayPlan, replay
+from services.replay.projections import PROJECTIONS
+from services.replay.schema import connect_in
 from services.replay.sources import KafkaSource
+from services.replay.tables import digest_schema
 from services.settings import Settings
 
 
@@ -57,8 +62,11 @@ async def run(events: int, passes: int, batch_size: int) -> None:
                               sla_rules=rules, email_hmac_key=key, replace=True)  # fmt: skip
             t0 = time.perf_counter()
             rss.start_pass()
-            result = await replay(plan, KafkaSource(s.bootstrap, topic, batch_size))
+            tables = _TableCpu()
+            result = await replay(plan, KafkaSource(s.bootstrap, topic, batch_size),
+                                  on_table=tables)  # fmt: skip
             seconds = time.perf_counter() - t0
+            per_table = tables.per_table(result.write_cpu)
             rates.append(result.records / seconds)
             print(f"pass {n + 1}: raw {raw_limit_rate:,.0f} ev/s; replay {result.records:,}"
                   f" records in {seconds:.1f}s (fold {result.read_seconds:.1f}s, write"
@@ -67,6 +75,8 @@ async def run(events: int, passes: int, batch_size: int) -> None:
                   f" {result.read_cpu:.1f}s, write {result.write_cpu:.1f}s; RSS peak"
                   f" {rss.peak:,.0f} MiB (from {rss.base:,.0f}); load"
                   f" {os.getloadavg()[0]:.2f}")  # fmt: skip
+            print(f"  write CPU per table: {per_table}")
+            print(f"  digest {await _digest(dsn, plan.schema)}")
         rss.stop = True
     print(summary("raw limit (getmany+orjson+dict)", raw))
     print(summary("replay (fold + bulk COPY)", rates))
@@ -77,12 +87,46 @@ async def run(events: int, passes: int, batch_size: int) -> None:
     print(f"peak RSS of this process: {peak:,.0f} MiB")
 
 
+class _TableCpu:
+    """``on_table`` of the write: when (this process's CPU time) each table's COPY ended."""
+
+    def __init__(self) -> None:
+        self.ends: list[tuple[str, float]] = []
+
+    def __call__(self, table: str, rows: int) -> None:
+        self.ends.append((table, time.process_time()))
+
+    def per_table(self, write_cpu: float) -> str:
+        """CPU per table, the write having taken ``write_cpu`` and just ended (the first
+        table's includes the connection and the transaction's start)."""
+        last = time.process_time() - write_cpu
+        out = []
+        for table, end in self.ends:
+            if end - last >= 0.01:
+                out.append(f"{table} {end - last:.2f}s")
+            last = end
+        return ", ".join(out)
+
+
+async def _digest(dsn: str, schema: str) -> str:
+    """The overall digest of the rebuilt read models (``services.replay.digest``), and each
+    table's row count: a change to the replay must leave it identical."""
+    conn = await connect_in(dsn, schema)
+    try:
+        tables = await digest_schema(conn, schema, PROJECTIONS)
+    finally:
+        await conn.close()
+    counts = ", ".join(f"{t.table} {t.rows:,}" for t in tables if t.rows)
+    return f"{overall_digest(tables)[:16]} ({counts})"
+
+
 def _seed(bootstrap: str, topic: str, events: int) -> None:
     """In the child process: the topic and its records."""
 
     async def go() -> None:
         await create_topic(bootstrap, topic, 4)
-        await seed(bootstrap, topic, lead_events(events))
+        # A fixed start, so that every run rebuilds the same rows (the digest printed).
+        await seed(bootstrap, topic, lead_events(events, start=datetime(2026, 1, 1, tzinfo=UTC)))
 
     asyncio.run(go())
 

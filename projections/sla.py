@@ -383,9 +383,11 @@ def step_timers(
             return (t.started_at, order[t.policy], t.cycle)
 
         if updated:
-            # An updated timer keeps its start, policy and cycle, so its place.
+            # An updated timer keeps its start, policy and cycle, so its place. It was running,
+            # so a stopped one (most of a long history) is none of them: not even keyed.
             new = {t.key: t for t in updated}
-            all_timers = tuple([new.pop(t.key, t) for t in all_timers])
+            all_timers = tuple([t if t.outcome is not None else new.pop(t.key, t)
+                                for t in all_timers])  # fmt: skip
             if len(updated) > 1:
                 updated.sort(key=sort_key)
         if started:

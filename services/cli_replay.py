@@ -167,7 +167,7 @@ def _summary(result: ReplayResult, schema: str, source: str) -> None:
         f"replayed {result.records:,} records from {source} into schema [bold]{schema}[/bold]:"
         f" {st.accepted:,} accepted, {len(st.rejected):,} rejected, {result.ticks:,} ticks"
         + (f", {result.cut:,} after the as-of cut" if result.cut else "")
-        + f"; {st.lead_count:,} leads, {len(st.timers):,} SLA timers, {len(st.credits):,} credit"
+        + f"; {st.lead_count:,} leads, {st.timer_count:,} SLA timers, {len(st.credits):,} credit"
         f" rows; {st.derived:,} derived events not republished"
     )
     console.print(

@@ -125,7 +125,7 @@ async def fold_source(
                 progress(len(batch), None)
     finally:
         await source.close()
-    store.add_sla(sla.finish())
+    store.add_final(sla.finish_values())
     if cut is not None:
         result.cut = cut.dropped
     if plan.attribution is not None:

@@ -30,6 +30,7 @@ from services.processor.closed_loop import SuppressedRow
 from services.processor.ports import BatchWrite, RejectedRecord
 from services.processor.records import Checkpoint
 from services.processor.sla_engine import Key, SlaWrite
+from services.replay.sla_deferred import FinalRows
 from services.store.projection_store import handoff_rows, lead_row, stage_rows
 
 #: By default a store keeps every lead unpacked (tests, small replays).
@@ -82,6 +83,9 @@ class ReplayState:
     timers: dict[Key, TimerRow] = field(default_factory=dict)
     #: per timer key: (limit seconds, counted seconds from start to stop or None)
     figures: dict[Key, tuple[float, float | None]] = field(default_factory=dict)
+    #: the rows the replay's SLA engine settled at the end, as ``sla_timer`` values (of other
+    #: keys than ``timers``: see ``services.replay.sla_deferred``)
+    timer_values: list[tuple[Any, ...]] = field(default_factory=list)
     facts: dict[str, tuple[VolumeFact, ...]] = field(default_factory=dict)
     checkpoints: dict[tuple[str, int], Checkpoint] = field(default_factory=dict)
     #: closed loop: email key -> lead id -> holder; pairs and suppressions in commit order
@@ -97,6 +101,10 @@ class ReplayState:
     @property
     def lead_count(self) -> int:
         return len(self.leads) + len(self.packed)
+
+    @property
+    def timer_count(self) -> int:
+        return len(self.timers) + len(self.timer_values)
 
     def lead_rows(self) -> Iterator[tuple[Any, ...]]:
         yield from map(lead_row, self.leads.values())
@@ -214,6 +222,13 @@ class MemoryStore:
         s.figures.update(sla.figures)
         s.facts.update(sla.facts)
         s.derived += sla.fired
+
+    def add_final(self, final: FinalRows) -> None:
+        """The timer rows, volume facts and fact count the SLA engine settled at the end."""
+        s = self.state
+        s.timer_values += final.values
+        s.facts.update(final.facts)
+        s.derived += final.fired
 
 
 class DiscardDerived:

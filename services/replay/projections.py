@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from services.replay import binary_copy as bc
 from services.replay.memory import ReplayState
 from services.store import closed_loop_rows, sla_rows
 from services.store.projection_store import (
@@ -45,6 +46,9 @@ class Projection:
     rows: Rows
     #: what names a row in a diff ("lead L-1 changed"); need not be unique
     key: tuple[str, ...]
+    #: per column, its binary COPY encoder (``services.replay.binary_copy``), for a table the
+    #: replay encodes itself; None: asyncpg's ``copy_records_to_table`` encodes the rows
+    encoders: Callable[[], tuple[bc.Encoder, ...]] | None = None
 
 
 def _leads(state: ReplayState) -> Iterable[tuple[Any, ...]]:
@@ -60,7 +64,9 @@ def _handoffs(state: ReplayState) -> Iterable[tuple[Any, ...]]:
 
 
 def _timers(state: ReplayState) -> Iterable[tuple[Any, ...]]:
-    return (sla_rows.row_values(r, *state.figures[k]) for k, r in state.timers.items())
+    figures = state.figures
+    yield from (sla_rows.row_values(r, *figures[k]) for k, r in state.timers.items())
+    yield from state.timer_values
 
 
 def _facts(state: ReplayState) -> Iterable[tuple[Any, ...]]:
@@ -88,6 +94,15 @@ def _credits(state: ReplayState) -> Iterable[tuple[Any, ...]]:
     return state.credits
 
 
+def _timer_encoders() -> tuple[bc.Encoder, ...]:
+    """``sla_timer``'s column types (002_sla.sql), in ``sla_rows.COLUMNS`` order."""
+    t, ts = bc.text, bc.timestamptz
+    return (
+        t, t, t, bc.int4, ts, ts, ts, bc.timestamptz_array, ts, t, t, t, t, t, ts, bc.float8,
+        bc.float8, t, bc.text_array_memo(), ts,
+    )  # fmt: skip
+
+
 CREDIT_COLUMNS = (
     "model", "model_version", "deal_id", "lead_id", "touch_event_id", "campaign_id", "channel",
     "positions", "status", "currency", "share", "amount",
@@ -97,7 +112,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     Projection("lead_current", LEAD_COLUMNS, _leads, ("lead_id",)),
     Projection("lead_stage_history", STAGE_COLUMNS, _stages, ("lead_id", "seq")),
     Projection("lead_handoff", HANDOFF_COLUMNS, _handoffs, ("lead_id", "seq")),
-    Projection("sla_timer", sla_rows.COLUMNS, _timers, ("lead_id", "policy", "cycle_id")),
+    Projection("sla_timer", sla_rows.COLUMNS, _timers, ("lead_id", "policy", "cycle_id"),
+               _timer_encoders),
     Projection("sla_volume_fact", sla_rows.FACT_COLUMNS, _facts, ("lead_id", "event_id", "kind")),
     Projection("rejected_event", REJECTED_COLUMNS, _rejected, ("lead_id", "event_id", "reason")),
     Projection("lead_identity", closed_loop_rows.IDENTITY_COLUMNS, _identities,

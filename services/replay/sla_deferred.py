@@ -26,13 +26,15 @@ point, and from then on runs the live code.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from events.envelope import Event
 from projections.lead import LeadState, order_key
 from projections.sla import SlaFold, SlaRules, Timer, start_fold, step_timers
-from projections.sla_emit import TimerRow, escalation_tag, timer_row
-from projections.sla_volume import VolumeFold, step_volume
+from projections.sla_emit import TimerRow, escalation_tag, next_fire_at, timer_row
+from projections.sla_volume import VolumeFact, VolumeFold, step_volume
 from services.processor.sla_engine import Key, SlaEngine, SlaStore, SlaWrite
 
 #: The live engine keeps every handed-over lead: the whole timer table is written at the end.
@@ -48,6 +50,24 @@ class _InOrder:
     partition: int
     #: per stopped timer: its partition's stream time once the stopping event was applied
     stops: dict[Key, datetime]
+    #: the event folded last (``fold.last`` is its ``order_key``)
+    last: Event | None = None
+
+
+@dataclass(slots=True)
+class FinalRows:
+    """What ``DeferredSlaEngine.finish_values`` settles: the ``sla_timer`` values of each row
+    (``services.store.sla_rows.row_values`` of the row and its figures), volume facts, facts
+    fired."""
+
+    values: list[tuple[Any, ...]] = field(default_factory=list)
+    facts: dict[str, tuple[VolumeFact, ...]] = field(default_factory=dict)
+    fired: int = 0
+
+
+#: what ``_emitted`` and ``row_values`` make of a timer's tags: (emitted, ``sorted(emitted)``,
+#: status, facts fired)
+_Tags = tuple[frozenset[str], list[str], str, int]
 
 
 class DeferredSlaEngine(SlaEngine):
@@ -83,37 +103,45 @@ class DeferredSlaEngine(SlaEngine):
     ) -> None:
         lead_id = state.lead_id
         lead = self._in_order.get(lead_id)
-        if lead is None and lead_id in self._rows:
-            super().lead_changed(partition, state, stream_time, in_order)
-            return
         events = state.events
         if lead is None:
+            if lead_id in self._rows:
+                super().lead_changed(partition, state, stream_time, in_order)
+                return
             volume = VolumeFold() if self.rules.config.volume is not None else None
-            lead = _InOrder(start_fold(lead_id), volume, partition, {})
+            lead = self._in_order[lead_id] = _InOrder(start_fold(lead_id), volume, partition, {})
         fold = lead.fold
+        count = fold.count
         if (
             in_order
             and partition == lead.partition
-            and fold.count == len(events) - 1
-            and (fold.count == 0 or fold.last == order_key(events[-2]))
+            and count == len(events) - 1
+            # The event folded last is nearly always the very object before this one (not
+            # after a packed lead was unpacked): then its ``order_key`` need not be built.
+            and (count == 0 or lead.last is events[-2] or fold.last == order_key(events[-2]))
         ):
             # What the live engine's step does, without settling: see the module doc.
-            event = events[-1]
+            event = lead.last = events[-1]
             lead.fold, changed = step_timers(fold, event, self.rules)
-            target = self.rules.config.volume
-            if lead.volume is not None and target is not None:
-                lead.volume = step_volume(lead.volume, lead_id, event, target, self.rules.funnel)
+            volume = lead.volume
+            if volume is not None:
+                target = self.rules.config.volume
+                assert target is not None  # a volume fold exists only with a target
+                lead.volume = step_volume(volume, lead_id, event, target, self.rules.funnel)
             for timer in changed:
                 if timer.outcome is not None:
                     lead.stops.setdefault(timer.key, stream_time)
-            self._in_order[lead_id] = lead
             return
         self._hand_over(lead_id, lead)
         super().lead_changed(partition, state, stream_time, in_order)
 
     def advance(self, partition: int, stream_time: datetime) -> None:
         self._stream[partition] = stream_time
-        super().advance(partition, stream_time)
+        # Nearly every record: nothing queued on the partition is due (in-order leads queue
+        # nothing), so the live engine's walk would find nothing.
+        heap = self._heaps.get(partition)
+        if heap and heap[0][0] < stream_time:
+            super().advance(partition, stream_time)
 
     def finish(self) -> SlaWrite:
         """The rows, figures and volume facts of the leads still in order, as of the end."""
@@ -127,6 +155,57 @@ class DeferredSlaEngine(SlaEngine):
                 out.figures[row.timer.key] = self._figures(row.timer)
             if lead.volume is not None:
                 out.facts[lead_id] = lead.volume.facts
+        self._in_order.clear()
+        return out
+
+    def finish_values(self) -> FinalRows:
+        """``finish``, each row given as what the write COPYs: the same values as
+        ``row_values(row, *figures[key])`` of ``finish``'s rows, in the same order, built
+        without the rows. The few distinct tag sets are built once, and their sorted lists
+        are shared between rows (the write only reads them)."""
+        if self._dropped:
+            raise RuntimeError("the SLA state was dropped mid-replay: its rows are incomplete")
+        out = FinalRows()
+        values, facts = out.values, out.facts
+        fired = 0
+        by_name = self.rules.by_name
+        limits = {name: p.limit.total_seconds() for name, p in by_name.items()}
+        memo: dict[tuple[str | None, int, int], _Tags] = {}
+        stream = self._stream
+        for lead_id, lead in self._in_order.items():
+            partition, stops = lead.partition, lead.stops
+            now = stream.get(partition)
+            for t in lead.fold.timers:
+                outcome, escalate_at = t.outcome, t.escalate_at
+                at = stops[(t.lead_id, t.policy, t.cycle)] if outcome is not None else now
+                # Which thresholds ``_emitted`` counts as passed, as bits (warning first).
+                mask = 0
+                if at is not None:
+                    mask = (t.warn_at < at) | (t.deadline < at) << 1
+                    for level, threshold in enumerate(escalate_at, start=2):
+                        if threshold < at:
+                            mask |= 1 << level
+                memo_key = (outcome, mask, len(escalate_at))
+                tags = memo.get(memo_key)
+                if tags is None:
+                    tags = memo[memo_key] = _tags_of(outcome, mask, len(escalate_at))
+                emitted, ordered, status, count = tags
+                fired += count
+                stopped_at = t.stopped_at
+                elapsed = None
+                if stopped_at is not None:
+                    clock = by_name[t.policy].clock
+                    elapsed = clock.elapsed(t.started_at, stopped_at).total_seconds()
+                values.append((
+                    t.lead_id, t.policy, t.cycle, partition, t.started_at, t.warn_at,
+                    t.deadline, list(escalate_at), stopped_at, outcome, t.stop_reason,
+                    t.stop_event_id, t.owner_id, t.team, t.assigned_at, limits[t.policy],
+                    elapsed, status, ordered,
+                    next_fire_at(t, emitted) if outcome is None else None,
+                ))  # fmt: skip
+            if lead.volume is not None:
+                facts[lead_id] = lead.volume.facts
+        out.fired = fired
         self._in_order.clear()
         return out
 
@@ -177,3 +256,24 @@ def _emitted(timer: Timer, stream_time: datetime | None) -> frozenset[str]:
     if timer.outcome is not None:
         tags.append(timer.outcome)
     return frozenset(tags)
+
+
+def _tags_of(outcome: str | None, mask: int, escalations: int) -> _Tags:
+    """The tags ``_emitted`` gives a timer with ``outcome`` whose passed thresholds are the
+    bits of ``mask`` (see ``finish_values``), and what ``row_values`` makes of them."""
+    tags = ["started"]
+    if mask & 1:
+        tags.append("warning")
+    if mask & 2:
+        tags.append("breached")
+    tags += [escalation_tag(level) for level in range(1, escalations + 1) if mask & 1 << level + 1]
+    if outcome is not None:
+        tags.append(outcome)
+    emitted = frozenset(tags)
+    # ``row_values``' status: the outcome once stopped, else the worst threshold passed.
+    status = (
+        outcome
+        if outcome is not None
+        else ("breached" if "breached" in emitted else "warning" if "warning" in emitted else "ok")
+    )
+    return emitted, sorted(emitted), status, len(emitted)

@@ -1,10 +1,21 @@
-"""The replay's one bulk write: every registered projection COPYed into the target schema."""
+"""The replay's one bulk write: every registered projection COPYed into the target schema.
+
+The tables are fresh and empty, so each one's indexes (primary key included) are dropped
+before its COPY and built again after it, in the same transaction, from their own
+definitions (``pg_get_indexdef``, ``pg_get_constraintdef``): one sort per index rather than a
+b-tree insertion per row and index, which PostgreSQL spent more time on than on the rows
+(measured at 200,000 events: the write's wall time 7.8-9.9 s -> 6.6-7.3 s). The schema ends
+with the same indexes and constraints, of the same names, as a migrated one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
 
+import asyncpg
+
+from services.replay.binary_copy import chunks, row_encoder
 from services.replay.memory import ReplayState
 from services.replay.projections import PROJECTIONS
 from services.replay.schema import connect_in
@@ -26,13 +37,26 @@ async def write_state(
     conn = await connect_in(dsn, schema)
     try:
         async with conn.transaction():
+            # For the index builds after each COPY (PostgreSQL's default is 64 MB).
+            await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
             for projection in PROJECTIONS:
+                rebuild = await _drop_indexes(conn, projection.table)
                 # Rows stream into the binary COPY as they are built: a table's rows are
                 # never all held at once next to the state they come from. The server's
                 # "COPY n" counts them, not a generator wrapped around each row.
-                status = await conn.copy_records_to_table(
-                    projection.table, columns=projection.columns, records=projection.rows(state)
-                )
+                rows = projection.rows(state)
+                if projection.encoders is not None:
+                    encode = row_encoder(projection.encoders())
+                    status = await conn.copy_to_table(
+                        projection.table, source=chunks(rows, encode),
+                        columns=projection.columns, format="binary",
+                    )  # fmt: skip
+                else:
+                    status = await conn.copy_records_to_table(
+                        projection.table, columns=projection.columns, records=rows
+                    )
+                for statement in rebuild:
+                    await conn.execute(statement)
                 written[projection.table] = n = _copied(status)
                 if on_table is not None:
                     on_table(projection.table, n)
@@ -52,6 +76,33 @@ async def write_state(
     finally:
         await conn.close()
     return written
+
+
+async def _drop_indexes(conn: asyncpg.Connection, table: str) -> list[str]:
+    """Drop the indexes and primary key of ``table`` (in the connection's schema); return the
+    statements that create them again as they were."""
+    oid = await conn.fetchval("SELECT $1::regclass::oid", table)
+    keys = await conn.fetch(
+        "SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint"
+        " WHERE conrelid = $1 AND contype = 'p'",
+        oid,
+    )
+    indexes = await conn.fetch(
+        "SELECT c.relname, pg_get_indexdef(i.indexrelid) AS def FROM pg_index i"
+        " JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE i.indrelid = $1 AND NOT i.indisprimary"
+        # An index that backs a constraint goes with it (none but the primary key so far).
+        " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)"
+        " ORDER BY c.relname",
+        oid,
+    )
+    for r in indexes:
+        await conn.execute(f'DROP INDEX "{r["relname"]}"')
+    rebuild = []
+    for r in keys:
+        await conn.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{r["conname"]}"')
+        rebuild.append(f'ALTER TABLE "{table}" ADD CONSTRAINT "{r["conname"]}" {r["def"]}')
+    return rebuild + [r["def"] for r in indexes]
 
 
 def _copied(status: str) -> int:

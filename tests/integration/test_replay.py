@@ -174,6 +174,27 @@ async def test_a_replay_from_kafka_with_verify_reports_the_live_digest(lived: Li
     assert f"replayed {lived.records:,} records" in done.stdout
     # Nothing was produced to the live derived topic by the replay.
     assert await digest_of(lived.settings.database_url, "r_kafka") == lived.live_digest
+    # The write drops each table's indexes and builds them again after its COPY.
+    live = await indexes(lived.settings.database_url, "public")
+    rebuilt = await indexes(lived.settings.database_url, "r_kafka")
+    assert rebuilt == live
+    assert ("sla_timer", "sla_timer_pkey", "PRIMARY KEY (lead_id, policy, cycle_id)") in rebuilt
+
+
+async def indexes(dsn: str, schema: str) -> set[tuple[str, str, str]]:
+    """(table, name, definition without the schema) of every index and constraint."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = await conn.fetch(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = $1"
+            " UNION ALL SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)"
+            " FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
+            " WHERE n.nspname = $1",
+            schema,
+        )
+    finally:
+        await conn.close()
+    return {(t.rpartition(".")[2], n, d.replace(f" {schema}.", " ")) for t, n, d in found}
 
 
 async def test_verify_lists_a_differing_row_and_exits_non_zero(lived: Lived) -> None:

@@ -15,6 +15,7 @@ from projections.lead import Applied, LeadState, apply, empty
 from projections.sla_emit import TimerRow
 from services.processor.sla_engine import Key, SlaEngine, SlaWrite
 from services.replay.sla_deferred import DeferredSlaEngine
+from services.store.sla_rows import row_values
 
 from .factories import FUNNEL, LEAD, assigned, at, contacted, created, moved
 from .sla_support import RULES
@@ -37,8 +38,9 @@ class NoRows:
 Result = tuple[dict[Key, TimerRow], dict[Key, tuple[float, float | None]], dict[str, object], int]
 
 
-async def drive(engine: SlaEngine, items: list[Item], batch: int) -> Result:
-    """What the pipeline does per record, in batches of ``batch``; what a replay stores."""
+async def drive(engine: SlaEngine, items: list[Item], batch: int, finish: bool = True) -> Result:
+    """What the pipeline does per record, in batches of ``batch``; what a replay stores
+    (without the deferred engine's ``finish`` unless ``finish``)."""
     leads: dict[str, LeadState] = {}
     stream: dict[int, datetime] = {}
     rows: dict[Key, TimerRow] = {}
@@ -70,7 +72,7 @@ async def drive(engine: SlaEngine, items: list[Item], batch: int) -> Result:
                 engine.advance(p, stream[p])
         keep(engine.drain())
         engine.committed()
-    if isinstance(engine, DeferredSlaEngine):
+    if finish and isinstance(engine, DeferredSlaEngine):
         keep(engine.finish())
     return rows, figures, facts, fired
 
@@ -136,3 +138,16 @@ def test_a_timer_stopped_by_an_event_behind_its_partitions_stream_time_keeps_its
     first_touch = [r for r in live[0].values() if r.timer.policy == "mql_first_touch"]
     assert first_touch
     assert "breached" in first_touch[0].emitted
+
+
+@FAST
+@given(streams(), st.sampled_from([1, 7, 1000]))
+def test_the_final_values_are_the_sla_timer_values_of_the_final_rows_in_their_order(
+    items: list[Item], batch: int
+) -> None:
+    rows, values = DeferredSlaEngine(RULES), DeferredSlaEngine(RULES)
+    asyncio.run(drive(rows, items, batch, finish=False))
+    asyncio.run(drive(values, items, batch, finish=False))
+    write, final = rows.finish(), values.finish_values()
+    assert final.values == [row_values(r, *write.figures[r.timer.key]) for r in write.rows]
+    assert (final.facts, final.fired) == (write.facts, write.fired)
