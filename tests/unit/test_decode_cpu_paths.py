@@ -3,6 +3,7 @@ times, decoding a batch in chunks, the keyed HMAC and the pseudonymized copies."
 
 from __future__ import annotations
 
+import hmac
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -12,9 +13,13 @@ from hypothesis import strategies as st
 from pydantic import AwareDatetime, TypeAdapter
 
 from events import codec
-from events.codec import decode, decode_many, to_obj
+from events.catalog import LeadCreated
+from events.codec import decode, decode_many, to_json, to_obj
 from events.envelope import Event, to_utc
 from events.errors import RejectedInput, Rejection
+from events.funnel import load_funnel
+from projections.closed_loop.email import email_key, hmac_key
+from projections.closed_loop.privacy import pseudonymize
 
 from .factories import one_of_each
 from .test_codec import envelope
@@ -111,3 +116,37 @@ def test_decode_many_of_any_length_gives_what_decode_gives(n: int, broken: set[i
     assert len(many) == n
     for raw, item in zip(values, many, strict=True):
         same_outcome(item, _outcome(raw, codec.DEFAULT_MAX_BYTES))
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=200), st.text(max_size=80))
+def test_the_email_key_is_the_hmac_sha256_of_the_stdlib_for_any_key(key: bytes, text: str) -> None:
+    expected = "ek1:" + hmac.digest(key, text.encode("utf-8"), "sha256").hex()
+
+    assert hmac_key(text, key) == expected
+    assert hmac_key(text, bytes(key)) == expected, "the cached pads give the same key"
+
+
+def test_pseudonymize_of_a_decoded_event_is_the_model_copy_of_it() -> None:
+    rules, key = load_funnel(None).closed_loop.email, b"k"
+    raw = orjson.dumps(
+        envelope("lead.created", {"stage": "lead", "email": " A.B+x@Gmail.com", "country": "DE"})
+    )
+    event = decode_many([raw])[0]
+    assert isinstance(event, Event)
+    assert isinstance(event.data, LeadCreated)
+    update = {"email": None, "email_key": email_key(" A.B+x@Gmail.com", rules, key)}
+    plain = event.model_copy(update={"data": event.data.model_copy(update=update)})
+
+    keyed = pseudonymize(event, rules, key)
+
+    for built, expected in ((keyed, plain), (keyed.data, plain.data)):
+        assert type(built) is type(expected)
+        assert list(built.__dict__.items()) == list(expected.__dict__.items())
+        assert built.__pydantic_fields_set__ == expected.__pydantic_fields_set__
+        assert type(built.__pydantic_fields_set__) is set
+        assert built.__pydantic_extra__ is built.__pydantic_private__ is None
+    assert keyed.data.__pydantic_fields_set__ is not event.data.__pydantic_fields_set__
+    assert keyed.__pydantic_fields_set__ is not event.__pydantic_fields_set__
+    assert to_json(keyed) == to_json(plain)
+    assert event.data.email == "A.B+x@Gmail.com", "the decoded event is left as it was"
