@@ -1,6 +1,7 @@
 """CPU cost of the codec alone: decode the seeded benchmark values one by one and in batches
-(``decode_many``), and dump them back with ``to_obj``, timed with ``time.process_time()`` so
-other processes on the machine count less.
+(``decode_many``), pseudonymize the decoded ``lead.created`` events as the processor does
+(per event of the whole mix), and dump them back with ``to_obj``, timed with
+``time.process_time()`` so other processes on the machine count less.
 
 Run ``python -m bench.decode_cpu [--events N] [--repeat R] [--batch B]``; prints µs/event per
 repetition and the best of them (the least disturbed run).
@@ -18,6 +19,9 @@ import orjson
 from bench.common import lead_events
 from events.codec import decode, decode_many, to_json, to_obj
 from events.envelope import Event
+from events.funnel import load_funnel
+from events.kinds import CREATED, KINDS
+from projections.closed_loop.privacy import pseudonymize
 from services.gc_policy import tune_for_batches
 
 
@@ -59,6 +63,12 @@ def main() -> None:
 
     _show("decode", _per_event(run_decode, n, args.repeat))
     _show("decode_many", _per_event(run_many, n, args.repeat))
+    rules, key = load_funnel(None).closed_loop.email, b"bench"
+    created = [e for e in decoded if KINDS[type(e.data)] & CREATED]
+    _show(
+        "pseudonymize",
+        _per_event(lambda: [pseudonymize(e, rules, key) for e in created], n, args.repeat),
+    )
     _show("to_obj", _per_event(lambda: [to_obj(e) for e in decoded], n, args.repeat))
     # What the archive writes today (orjson of to_obj) against to_json.
     dumps = orjson.dumps
