@@ -19,6 +19,7 @@ from events.catalog import LeadCreated
 from events.codec import encode
 from events.envelope import Event, make_event
 from events.errors import RejectReason
+from events.validation import check_against_funnel
 from projections.closed_loop.email import email_key
 from projections.closed_loop.privacy import pseudonymize
 from projections.intake import check_intake
@@ -26,7 +27,20 @@ from projections.lead import SCAN_IDS, Applied, LeadState, Rejected, apply, empt
 from services.processor.pipeline import BatchPipeline, Limits
 from services.processor.records import Record
 
-from .factories import FUNNEL, LEAD, SOURCE, at, created, touched
+from .factories import (
+    FUNNEL,
+    LEAD,
+    SOURCE,
+    assigned,
+    at,
+    contacted,
+    created,
+    disqualified,
+    merged,
+    moved,
+    recycled,
+    touched,
+)
 from .test_pipeline import TOPIC, InMemoryStore, RecordingDeadLetters
 
 FAST = settings(max_examples=40, deadline=None)
@@ -83,6 +97,60 @@ def test_any_arrival_order_with_repeats_gives_the_fold_across_the_scan_length(
             assert state.ids == frozenset(e.id for e in state.events)
     assert state == fold(LEAD, events, FUNNEL)
     assert state.ids == frozenset(e.id for e in events)
+
+
+#: Every stage of the funnel plus one it does not know, for random moves.
+_STAGES = [*FUNNEL.stages, "nowhere"]
+
+
+def _any_event(rng: random.Random, minute: int) -> Event:
+    frm, to = rng.choice(_STAGES), rng.choice(_STAGES)
+    when = at(minute)
+    make = rng.choice(
+        [
+            lambda: moved(LEAD, when, frm, to),
+            lambda: created(LEAD, when, to),
+            lambda: disqualified(LEAD, when, frm, rng.choice(["poor_fit", "no_such_code"])),
+            lambda: recycled(LEAD, when, frm),
+            lambda: assigned(LEAD, when),
+            lambda: contacted(LEAD, when),
+            lambda: touched(LEAD, when),
+            lambda: merged(LEAD, when, "lead-2"),
+        ]
+    )
+    event: Event = make()
+    return event
+
+
+@FAST
+@given(st.randoms(use_true_random=False))
+def test_apply_accepts_exactly_what_check_against_funnel_accepts(rng: random.Random) -> None:
+    # ``apply`` tests the common cases of ``check_against_funnel`` inline; a fresh lead has
+    # no duplicate to find, so the funnel alone decides.
+    for minute in range(60):
+        event = _any_event(rng, minute)
+        result = apply(empty(LEAD), event, FUNNEL)
+        expected = check_against_funnel(event, FUNNEL)
+        if expected is None:
+            assert isinstance(result, Applied)
+        else:
+            assert isinstance(result, Rejected)
+            assert result.rejection == expected
+
+
+@FAST
+@given(st.randoms(use_true_random=False))
+def test_applying_random_events_one_by_one_gives_the_fold_of_them(rng: random.Random) -> None:
+    # In and out of order, accepted and rejected, duplicates included: the incremental path
+    # (``step_fields`` and ``appended``) must end where the plain fold from scratch ends.
+    events = [_any_event(rng, rng.randrange(30)) for _ in range(40)]
+    arrival = [*events, *rng.sample(events, 5)]
+    state = empty(LEAD)
+    for event in arrival:
+        result = apply(state, event, FUNNEL)
+        if isinstance(result, Applied):
+            state = result.state
+    assert state == fold(LEAD, arrival, FUNNEL)
 
 
 def test_pseudonymize_builds_what_pydantic_s_model_copy_builds() -> None:
