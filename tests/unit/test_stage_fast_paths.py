@@ -106,20 +106,22 @@ _STAGES = [*FUNNEL.stages, "nowhere"]
 def _any_event(rng: random.Random, minute: int) -> Event:
     frm, to = rng.choice(_STAGES), rng.choice(_STAGES)
     when = at(minute)
-    make = rng.choice(
-        [
-            lambda: moved(LEAD, when, frm, to),
-            lambda: created(LEAD, when, to),
-            lambda: disqualified(LEAD, when, frm, rng.choice(["poor_fit", "no_such_code"])),
-            lambda: recycled(LEAD, when, frm),
-            lambda: assigned(LEAD, when),
-            lambda: contacted(LEAD, when),
-            lambda: touched(LEAD, when),
-            lambda: merged(LEAD, when, "lead-2"),
-        ]
-    )
-    event: Event = make()
-    return event
+    choice = rng.randrange(8)
+    if choice == 0:
+        return moved(LEAD, when, frm, to)
+    if choice == 1:
+        return created(LEAD, when, to)
+    if choice == 2:
+        return disqualified(LEAD, when, frm, rng.choice(["poor_fit", "no_such_code"]))
+    if choice == 3:
+        return recycled(LEAD, when, frm)
+    if choice == 4:
+        return assigned(LEAD, when)
+    if choice == 5:
+        return contacted(LEAD, when)
+    if choice == 6:
+        return touched(LEAD, when)
+    return merged(LEAD, when, "lead-2")
 
 
 @FAST
