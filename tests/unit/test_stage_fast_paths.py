@@ -20,10 +20,12 @@ from events.codec import encode
 from events.envelope import Event, make_event
 from events.errors import RejectReason
 from events.validation import check_against_funnel
+from projections.closed_loop.duplicates import DuplicatePair, Holder, holdings, pairs_with
 from projections.closed_loop.email import email_key
 from projections.closed_loop.privacy import pseudonymize
 from projections.intake import check_intake
 from projections.lead import SCAN_IDS, Applied, LeadState, Rejected, apply, empty, fold
+from services.processor.closed_loop import ClosedLoopEngine
 from services.processor.pipeline import BatchPipeline, Limits
 from services.processor.records import Record
 
@@ -235,3 +237,59 @@ def test_a_state_has_no_id_set_until_it_outgrows_the_scan_length() -> None:
     state = LeadState(lead_id=LEAD, events=tuple(_history(SCAN_IDS + 1)), view=empty(LEAD).view)
     assert state.id_set == frozenset(state.ids)
     assert empty(LEAD).id_set is None
+
+
+def _register_by_holdings(
+    holders: dict[str, dict[str, Holder]], before: LeadState, after: LeadState
+) -> list[tuple[Holder, tuple[DuplicatePair, ...]]]:
+    # What ``ClosedLoopEngine._register`` did before it walked only ``before``: compare the
+    # holdings of both histories and register every key new to the lead.
+    out = []
+    old = holdings(before.lead_id, before.events)
+    for key, holder in holdings(after.lead_id, after.events).items():
+        if key in old:
+            continue
+        others = holders.setdefault(key, {})
+        out.append((holder, pairs_with(holder, others)))
+        others[after.lead_id] = holder
+    return out
+
+
+@FAST
+@given(st.randoms(use_true_random=False))
+def test_the_closed_loop_registers_the_holders_that_comparing_holdings_registers(
+    rng: random.Random,
+) -> None:
+    # Several leads, each with a few ``lead.created`` (keyed, unkeyed, repeated keys) among
+    # other events, in a random arrival order: the engine's registrations and pairs are
+    # those of the plain comparison of holdings before and after each accepted event.
+    keys = ["ek1:" + c * 64 for c in "abc"]
+    leads = ["L1", "L2", "L3"]
+    events = []
+    for i in range(30):
+        lead, when = rng.choice(leads), at(rng.randrange(20))
+        if rng.random() < 0.6:
+            key = rng.choice([*keys, None])
+            data = LeadCreated(stage="lead", email_key=key)
+            events.append(make_event(data, id=f"{lead}/c{i}", subject=lead, source=SOURCE,
+                                     time=when))  # fmt: skip
+        else:
+            events.append(touched(lead, when, id=f"{lead}/t{i}"))
+    engine = ClosedLoopEngine(FUNNEL, b"k")
+    states = {lead: empty(lead) for lead in leads}
+    reference: dict[str, dict[str, Holder]] = {}
+    expected_holders: list[Holder] = []
+    expected_pairs: list[DuplicatePair] = []
+    for event in events:
+        before = states[event.subject]
+        result = apply(before, event, FUNNEL)
+        if not isinstance(result, Applied):
+            continue
+        engine.applied(before, result.state, event)
+        for holder, pairs in _register_by_holdings(reference, before, result.state):
+            expected_holders.append(holder)
+            expected_pairs.extend(pairs)
+        states[event.subject] = result.state
+    out = engine.drain()
+    assert out.holders == expected_holders
+    assert out.pairs == expected_pairs
