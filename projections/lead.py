@@ -142,7 +142,8 @@ def _extended(
 
 def empty(lead_id: str) -> LeadState:
     """The state of a lead before any event."""
-    return LeadState(lead_id=lead_id, events=(), view=empty_view(lead_id))
+    # Built directly (no id set for no events): once per lead new to the cache.
+    return _new_state(lead_id, (), empty_view(lead_id), None)
 
 
 def check(state: LeadState, event: Event, funnel: Funnel) -> Rejection | None:
