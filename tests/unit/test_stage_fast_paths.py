@@ -239,6 +239,19 @@ def test_a_state_has_no_id_set_until_it_outgrows_the_scan_length() -> None:
     assert empty(LEAD).id_set is None
 
 
+def test_a_short_history_indexes_its_ids_in_event_order_and_a_long_one_in_a_set() -> None:
+    for n in range(SCAN_IDS + 3):
+        events = _history(n)
+        state = empty(LEAD)
+        for event in events:
+            result = apply(state, event, FUNNEL)
+            assert isinstance(result, Applied)
+            state = result.state
+        expected = tuple(e.id for e in events)
+        for s in (state, fold(LEAD, events, FUNNEL)):
+            assert s.id_index == (expected if n <= SCAN_IDS else frozenset(expected))
+
+
 def _register_by_holdings(
     holders: dict[str, dict[str, Holder]], before: LeadState, after: LeadState
 ) -> list[tuple[Holder, tuple[DuplicatePair, ...]]]:
