@@ -11,11 +11,15 @@ processes on the machine disturb it little.
 regressions, merges), so the paths that the seeded stream never takes are measured too.
 
     .venv/bin/python -m bench.fold_cpu [--events 50000] [--repeat 3] [--mix seeded|sim]
+
+It also prints a digest of what the fold produced (changes, rejections, final states), so two
+versions of the fold can be compared for identical results.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -31,7 +35,9 @@ def seeded_events(total: int) -> list[Event]:
     # Imported here: bench.common pulls in aiokafka and the embedded stack.
     from bench.common import lead_events
 
-    return [decode(value) for _, value in lead_events(total)]
+    # A fixed start, so every run folds the very same events (and the digest can compare).
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    return [decode(value) for _, value in lead_events(total, start=start)]
 
 
 def sim_events(total: int) -> list[Event]:
@@ -67,6 +73,25 @@ def fold_once(events: list[Event], funnel: Funnel) -> tuple[float, int]:
     return time.process_time() - start, accepted
 
 
+def digest(events: list[Event], funnel: Funnel) -> str:
+    """A digest of everything the fold produced (each result's changes or rejection, and the
+    final states), untimed: two versions of the fold must print the same."""
+    states: dict[str, LeadState] = {}
+    h = hashlib.sha256()
+    for event in events:
+        subject = event.subject
+        result = apply(states.get(subject) or empty(subject), event, funnel)
+        if isinstance(result, Applied):
+            states[subject] = result.state
+            h.update(repr((result.out_of_order, result.changes)).encode())
+        else:
+            h.update(repr(result.rejection).encode())
+    for lead_id in sorted(states):
+        state = states[lead_id]
+        h.update(repr((lead_id, [e.id for e in state.events], state.view)).encode())
+    return h.hexdigest()[:16]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
@@ -85,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     shown = ", ".join(f"{f:.2f}" for f in figures)
     print(
         f"fold_cpu mix={args.mix} events={len(events)} accepted={accepted}: "
-        f"min {min(figures):.2f} us/event (runs: {shown})"
+        f"min {min(figures):.2f} us/event (runs: {shown})  digest {digest(events, funnel)}"
     )
 
 

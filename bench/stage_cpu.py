@@ -7,7 +7,11 @@ and a digest of everything the stage produced (accepted ids, changes, final lead
 closed-loop output), so two versions of the code can be compared for identical results.
 
     .venv/bin/python -m bench.stage_cpu [--events 200000] [--batch 2000] [--repeat 3]
-        [--no-closed-loop] [--allocs] [--profile]
+        [--no-closed-loop] [--allocs] [--profile] [--gc freeze|tune]
+
+``--gc freeze`` (the default) does what the worker does after each committed batch: the
+young threshold is raised once and what survived a batch is frozen (``gc.freeze``), so the
+collector never walks the lead cache again. ``--gc tune`` keeps only the raised threshold.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ async def one_pass(
     closed_loop: bool,
     allocs: bool,
     profile: cProfile.Profile | None = None,
+    freeze: bool = True,
 ) -> tuple[float, str, float]:
     funnel = load_funnel(None)
     store = NullStore()
@@ -90,6 +95,10 @@ async def one_pass(
             h.update(repr(staged.write.checkpoints).encode())
             h.update(repr(staged.write.closed_loop).encode())
         pipe.settle(staged)
+        if freeze:
+            gc.freeze()  # as the worker's collector does after each committed batch
+    if freeze:
+        gc.unfreeze()  # so the next pass starts from the same collector state
     for state in pipe._leads.values():
         _digest_state(h, state)
     return cpu, h.hexdigest()[:16], blocks / len(recs)
@@ -105,19 +114,26 @@ def main() -> None:
         "--allocs", action="store_true", help="also count net allocated blocks per event"
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the stage, one pass")
+    parser.add_argument(
+        "--gc",
+        choices=("freeze", "tune"),
+        default="freeze",
+        help="freeze survivors after each batch (as the worker does), or only the threshold",
+    )
     args = parser.parse_args()
     tune_for_batches()  # as the worker does
     recs = records(args.events)
+    freeze = args.gc == "freeze"
     if args.profile:
         prof = cProfile.Profile()
-        asyncio.run(one_pass(recs, args.batch, not args.no_closed_loop, False, prof))
+        asyncio.run(one_pass(recs, args.batch, not args.no_closed_loop, False, prof, freeze))
         pstats.Stats(prof).sort_stats("tottime").print_stats(40)
         return
     figures = []
     for _ in range(args.repeat):
         gc.collect()
         cpu, digest, blocks = asyncio.run(
-            one_pass(recs, args.batch, not args.no_closed_loop, args.allocs)
+            one_pass(recs, args.batch, not args.no_closed_loop, args.allocs, None, freeze)
         )
         us = cpu / len(recs) * 1e6
         figures.append(us)

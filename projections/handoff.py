@@ -15,7 +15,8 @@ Only the first action counts: a handoff that is over never changes again in the 
 
 from __future__ import annotations
 
-from events.envelope import Event
+from datetime import datetime
+
 from events.funnel import FunnelLookups
 from events.kinds import ASSIGNED, CONTACTED, DISQUALIFIED, RECYCLED
 from projections.fast_init import fast_new
@@ -28,13 +29,15 @@ _new_handoff = fast_new(Handoff)
 
 def advance(
     handoffs: tuple[Handoff, ...],
-    event: Event,
+    time: datetime,
+    event_id: str,
     kind: int,
     left: str | None,
     entered: str | None,
     lookups: FunnelLookups,
 ) -> tuple[Handoff, ...]:
-    """The handoffs after ``event``, which is the latest event of the history so far.
+    """The handoffs after the event ``event_id`` at ``time``, the latest event of the history
+    so far (given by its time and id: the fold has read them off the event already).
 
     ``kind`` is ``events.kinds.KINDS[type(event.data)]`` and ``lookups`` the funnel's
     ``lookups``: the fold already holds both. ``left`` and ``entered`` describe the stage
@@ -43,19 +46,20 @@ def advance(
     """
     if handoffs and handoffs[-1].action is None:
         current = handoffs[-1]
-        progressed = _progress(current, event, kind, left, entered, lookups)
+        progressed = _progress(current, time, event_id, kind, left, entered, lookups)
         if progressed is not current:
             handoffs = (*handoffs[:-1], progressed)
     if entered == lookups.handoff_stage:
         # Positional, in field order (started_at, start_event_id, assigned_at, action_at,
         # action, action_event_id): a hot path of the fold.
-        handoffs = (*handoffs, _new_handoff(event.time, event.id, None, None, None, None))
+        handoffs = (*handoffs, _new_handoff(time, event_id, None, None, None, None))
     return handoffs
 
 
 def _progress(
     handoff: Handoff,
-    event: Event,
+    time: datetime,
+    event_id: str,
     kind: int,
     left: str | None,
     entered: str | None,
@@ -63,12 +67,12 @@ def _progress(
 ) -> Handoff:
     # An open handoff means the lead is in the handoff stage, so any move leaves it.
     if left is not None and entered is not None:
-        return _end(handoff, event, _leave_action(kind, entered, lookups))
+        return _end(handoff, time, event_id, _leave_action(kind, entered, lookups))
     if kind & CONTACTED:
-        return _end(handoff, event, "contacted")
+        return _end(handoff, time, event_id, "contacted")
     if kind & ASSIGNED and handoff.assigned_at is None:
         started_at, start_event_id = handoff.started_at, handoff.start_event_id
-        return _new_handoff(started_at, start_event_id, event.time, None, None, None)
+        return _new_handoff(started_at, start_event_id, time, None, None, None)
     return handoff
 
 
@@ -81,8 +85,7 @@ def _leave_action(kind: int, entered: str, lookups: FunnelLookups) -> str:
     return WITHDRAWN
 
 
-def _end(handoff: Handoff, event: Event, action: str) -> Handoff:
+def _end(handoff: Handoff, time: datetime, event_id: str, action: str) -> Handoff:
     # Built directly rather than with ``dataclasses.replace``: a hot path of the fold.
     started_at, start_event_id = handoff.started_at, handoff.start_event_id
-    time, event_id = event.time, event.id
     return _new_handoff(started_at, start_event_id, handoff.assigned_at, time, action, event_id)

@@ -22,6 +22,8 @@ Stage rules:
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from events.catalog import (
     EventData,
     LeadAssigned,
@@ -59,12 +61,23 @@ def step(view: LeadView, event: Event, funnel: Funnel) -> LeadView:
 
     The event must already have passed ``check_against_funnel``: stage names are trusted.
     """
+    # A pydantic model's attribute reads go through its ``__getattr__`` hook (about 0.1 µs
+    # each, and the interpreter cannot specialise them), so the fields are read from the
+    # instance dict, where pydantic keeps them, once.
+    fields = event.__dict__
+    data = fields["data"]
+    return step_fields(view, data, KINDS[type(data)], fields["time"], fields["id"], funnel)
+
+
+def step_fields(
+    view: LeadView, data: EventData, kind: int, time: datetime, event_id: str, funnel: Funnel
+) -> LeadView:
+    """``step`` for an event given by its payload, the payload's ``KINDS`` flags, its time and
+    its id: what ``apply`` has already read off the event (hot path). The one implementation
+    of ``step``, so the incremental path and the refold cannot disagree."""
     # Hot path (once per accepted event): the payload's class is looked up once
     # (``events.kinds``) instead of asked about by several ``isinstance`` calls, and the
     # funnel's facts come from its precomputed lookups.
-    data = event.data
-    kind = KINDS[type(data)]
-    time = event.time
     lookups = funnel.lookups
     stages = view.stages
     handoffs = view.handoffs
@@ -74,14 +87,14 @@ def step(view: LeadView, event: Event, funnel: Funnel) -> LeadView:
     if move is not None:
         entered, reason = move
         left = current_stage
-        stages = _open(stages, entered, reason, event, lookups)
+        stages = _open(stages, entered, reason, time, event_id, lookups)
         # The stay just opened is the current one.
         current_stage, entered_current_at = entered, time
         highest_stage = _highest(highest_stage, entered, lookups)
-        handoffs = advance(handoffs, event, kind, left, entered, lookups)
+        handoffs = advance(handoffs, time, event_id, kind, left, entered, lookups)
     elif handoffs and handoffs[-1].action is None:
         # Without a move only an open handoff can change (see ``handoff.advance``).
-        handoffs = advance(handoffs, event, kind, None, None, lookups)
+        handoffs = advance(handoffs, time, event_id, kind, None, None, lookups)
 
     owner_id, team = view.owner_id, view.team
     # The flag says the isinstance is true, so it is the cheap exact-class check; it is
@@ -141,21 +154,21 @@ def _open(
     stages: tuple[StageSpan, ...],
     stage: str,
     reason: str | None,
-    event: Event,
+    time: datetime,
+    event_id: str,
     lookups: FunnelLookups,
 ) -> tuple[StageSpan, ...]:
     # Spans are built positionally, in field order (stage, team, entered_at, exited_at,
     # entered_via, from_stage, reason): ``dataclasses.replace`` or keywords cost more, and
     # this runs once per move.
-    time = event.time
     team = lookups.team_values[stage]
     if not stages:
-        return (_new_span(stage, team, time, None, event.id, None, reason),)
+        return (_new_span(stage, team, time, None, event_id, None, reason),)
     last = stages[-1]
     closed = _new_span(
         last.stage, last.team, last.entered_at, time, last.entered_via, last.from_stage, last.reason
     )
-    opened = _new_span(stage, team, time, None, event.id, last.stage, reason)
+    opened = _new_span(stage, team, time, None, event_id, last.stage, reason)
     if len(stages) == 1:
         return (closed, opened)
     return (*stages[:-1], closed, opened)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from projections.fast_init import fast_init
+from projections.fast_init import fast_init, fast_new
 
 #: Handoff actions that end the handoff with a sales decision; they carry a latency.
 SALES_ACTIONS: Final = frozenset({"accepted", "rejected", "contacted"})
@@ -131,18 +131,9 @@ class LeadView:
 
 def empty_view(lead_id: str) -> LeadView:
     """The view of a lead before any event: no stage, no owner, no history."""
-    return LeadView(
-        lead_id=lead_id,
-        created_at=None,
-        current_stage=None,
-        entered_current_at=None,
-        highest_stage=None,
-        owner_id=None,
-        team=None,
-        stages=(),
-        handoffs=(),
-        merged_into=None,
-        first_event_at=None,
-        last_event_at=None,
-        event_count=0,
-    )
+    # Positionally, in field order, through the fast builder: once per lead new to a cache.
+    return _new_view(lead_id, None, None, None, None, None, None, (), (), None, None, None, 0)
+
+
+#: ``LeadView(...)``, built faster (see ``projections.fast_init``).
+_new_view = fast_new(LeadView)

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from events.catalog import LeadCreated
 from events.envelope import Event
+from events.kinds import CREATED, KINDS
 
 _MAX_ID = 128
 
@@ -52,13 +53,29 @@ def holdings(lead_id: str, events: Iterable[Event]) -> dict[str, Holder]:
     out: dict[str, Holder] = {}
     for event in events:
         data = event.data
-        if not isinstance(data, LeadCreated) or data.email_key is None:
+        # The flag first (``events.kinds``): a false isinstance of a pydantic class goes
+        # through ABCMeta, and most of a history is not ``lead.created``.
+        if not (KINDS[type(data)] & CREATED and isinstance(data, LeadCreated)):
+            continue
+        if data.email_key is None:
             continue
         found = Holder(event.time, lead_id, data.email_key, event.id)
         known = out.get(data.email_key)
         if known is None or (found.first_seen, found.event_id) < (known.first_seen, known.event_id):
             out[data.email_key] = found
     return out
+
+
+def holds(events: Iterable[Event], email_key: str) -> bool:
+    """Whether a lead with these events holds ``email_key`` (``email_key in holdings(...)``,
+    without building the holders)."""
+    for event in events:
+        data = event.data
+        # The flag first, as in ``holdings``.
+        kind = KINDS[type(data)]
+        if kind & CREATED and isinstance(data, LeadCreated) and data.email_key == email_key:
+            return True
+    return False
 
 
 def pair(a: Holder, b: Holder) -> DuplicatePair:

@@ -32,7 +32,7 @@ from events.errors import Rejection
 from events.funnel import Funnel
 from events.kinds import CREATED, KINDS, MOVES
 from events.sla_events import SOURCE
-from projections.closed_loop.duplicates import DuplicatePair, Holder, holdings, pairs_with
+from projections.closed_loop.duplicates import DuplicatePair, Holder, holds, pairs_with
 from projections.closed_loop.email import redact_bytes, redact_text
 from projections.closed_loop.privacy import pseudonymize
 from projections.closed_loop.program import program_of
@@ -104,16 +104,15 @@ class ClosedLoopEngine:
     async def prepare(self, store: IdentityStore, events: Sequence[Event]) -> None:
         """Start an attempt: load the holders of every email key in ``events``."""
         self._out = ClosedLoopWrite()
-        keys = sorted(
-            {
-                e.data.email_key
-                for e in events
-                # The flag first: a false isinstance of a pydantic class is the slow one.
-                if KINDS[type(e.data)] & CREATED
-                and isinstance(e.data, LeadCreated)
-                and e.data.email_key is not None
-            }
-        )
+        found: set[str] = set()
+        for e in events:
+            data = e.data  # once: a pydantic attribute read is not cheap
+            # The flag first: a false isinstance of a pydantic class is the slow one.
+            if KINDS[type(data)] & CREATED and isinstance(data, LeadCreated):
+                key = data.email_key
+                if key is not None:
+                    found.add(key)
+        keys = sorted(found)
         self._holders = await store.load_identities(keys) if keys else {}
         for key in keys:
             self._holders.setdefault(key, {})
@@ -150,20 +149,25 @@ class ClosedLoopEngine:
         if kind & MOVES and may_be_suppressed(after.view, self.funnel):
             for found in new_rehandoffs(before.events, after.events, self.funnel):
                 self._suppressed(after, found, "flagged")
-        if kind & CREATED and isinstance(data, LeadCreated) and data.email_key is not None:
-            self._register(before, after)
+        if kind & CREATED and isinstance(data, LeadCreated):
+            key = data.email_key
+            if key is not None:
+                self._register(before, after, event, key)
 
-    def _register(self, before: LeadState, after: LeadState) -> None:
-        old = holdings(before.lead_id, before.events)
-        for key, holder in holdings(after.lead_id, after.events).items():
-            if key in old:
-                continue
-            others = self._holders.setdefault(key, {})
-            for p in pairs_with(holder, others):
-                self._out.pairs.append(p)
-                self._out.derived.append(_duplicate_event(p))
-            others[after.lead_id] = holder
-            self._out.holders.append(holder)
+    def _register(self, before: LeadState, after: LeadState, event: Event, key: str) -> None:
+        # ``after`` is ``before`` plus ``event`` (all ``apply`` ever does), so the keys of
+        # ``holdings(after)`` that ``holdings(before)`` lacks are at most ``key``, and then
+        # ``event`` is the only ``lead.created`` of the lead with it: its holder is the
+        # event's. Only ``before`` needs walking, not both histories.
+        if holds(before.events, key):
+            return
+        holder = Holder(event.time, after.lead_id, key, event.id)
+        others = self._holders.setdefault(key, {})
+        for p in pairs_with(holder, others):
+            self._out.pairs.append(p)
+            self._out.derived.append(_duplicate_event(p))
+        others[after.lead_id] = holder
+        self._out.holders.append(holder)
 
     def drain(self) -> ClosedLoopWrite:
         """What this attempt produced, to be produced and committed with the batch."""

@@ -202,6 +202,8 @@ class BatchPipeline:
             await self.closed_loop.engine.prepare(self.closed_loop.store, events)
         changed: dict[str, LeadState] = {}
         accepted: list[tuple[Record, Event]] = []
+        #: the ids of ``accepted``, gathered where they are at hand (for ``Staged.ids``)
+        accepted_ids: list[str] = []
         stream: dict[int, datetime | None] = {
             p: (c.stream_time if c else None) for p, c in checkpoints.items()
         }
@@ -220,11 +222,16 @@ class BatchPipeline:
             if isinstance(item, Event):
                 rejection = None
                 stream_time = stream.get(p)
+                # The event's fields from its dict, once: each attribute read of a pydantic
+                # model goes through its ``__getattr__`` hook (about 0.1 µs).
+                fields = item.__dict__
+                subject = fields["subject"]
+                event_id = fields["id"]
                 # ``check_intake``'s conditions for letting an event through, tested inline
                 # (hot path); only a record that fails one goes through it for the reason.
                 # ``time - broker > skew`` is ``time > broker + skew`` (exact arithmetic),
                 # and records of one batch mostly share their broker timestamp.
-                time = item.time
+                time = fields["time"]
                 ms = record.timestamp_ms
                 horizon = horizons.get(ms)
                 if horizon is None:
@@ -232,7 +239,8 @@ class BatchPipeline:
                 key = record.key
                 if not (
                     key
-                    and key == item.key
+                    # ``item.key`` (``Event.key``), without the property's call.
+                    and key == subject.encode()
                     and time <= horizon
                     and (stream_time is None or stream_time - time <= lateness)
                 ):
@@ -244,12 +252,11 @@ class BatchPipeline:
                         max_future_skew=skew,
                         allowed_lateness=lateness,
                     )
-                if rejection is None and item.id in known:
-                    rejection = Rejection(RejectReason.DUPLICATE, f"event {item.id} was applied")
+                if rejection is None and event_id in known:
+                    rejection = Rejection(RejectReason.DUPLICATE, f"event {event_id} was applied")
                 if rejection is None and admit is not None:
-                    rejection = admit(states[item.subject], item)
+                    rejection = admit(states[subject], item)
                 if rejection is None:
-                    subject = item.subject
                     before = states[subject]
                     result = apply(before, item, funnel)
                     if isinstance(result, Applied):
@@ -258,6 +265,7 @@ class BatchPipeline:
                             loop_applied(before, after, item)
                         states[subject] = changed[subject] = after
                         accepted.append((record, item))
+                        accepted_ids.append(event_id)
                         accept(item)
                         change(result.changes)
                         if result.out_of_order:
@@ -310,7 +318,7 @@ class BatchPipeline:
             sla_derived=sla_out.derived if sla_out is not None else [],
             loop_derived=loop_out.derived if loop_out is not None else [],
             leads=set(changed),
-            ids={e.id for _, e in accepted},
+            ids=set(accepted_ids),
         )
         self._serial += 1
         # What the next batch must see, before this one is committed.

@@ -314,7 +314,7 @@ def test_a_state_built_from_its_slots_equals_the_state_built_by_its_constructor(
     events = (created(LEAD, T0),)
     view = step(empty_view(LEAD), events[0], FUNNEL)
 
-    built = slot_builder(LeadState)(LEAD, events, view, frozenset({events[0].id}))
+    built = slot_builder(LeadState)(LEAD, events, view, (events[0].id,))
 
     assert type(built) is LeadState
     assert built == LeadState(lead_id=LEAD, events=events, view=view)
