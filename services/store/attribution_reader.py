@@ -54,7 +54,7 @@ SELECT lead_id, event_id, payload FROM owned
 WHERE event_time <= $2 AND lead_id IN (
     SELECT lead_id FROM event_archive
     WHERE event_type IN ('deal.created', 'deal.won', 'deal.lost')
-      AND payload -> 'data' ->> 'deal_id' = $1)
+      AND payload::jsonb -> 'data' ->> 'deal_id' = $1)
 ORDER BY lead_id, event_time, event_id
 """
 

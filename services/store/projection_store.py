@@ -67,10 +67,10 @@ REJECTED_COLUMNS = (
 
 def archive_row(r: Record, e: Event) -> tuple[Any, ...]:
     """An accepted event as an ``event_archive_row`` (007), with what restore needs to
-    republish it. The payload is jsonb, which stores the parsed value: ``to_json`` gives the
-    same value as ``to_obj`` in one call. A record without headers gets NULL header fields,
-    stored as the columns' default, an empty array (006): encoding two empty arrays costs the
-    driver more than the other eleven values together."""
+    republish it. The payload is the event's canonical JSON (``to_json``), stored as text
+    (008) and read back by every reader with the codec. A record without headers gets NULL
+    header fields, stored as the columns' default, an empty array (006): encoding two empty
+    arrays costs the driver more than the other eleven values together."""
     headers = r.headers
     return (
         e.id, e.subject, e.type, e.source, e.time, e.schemaversion, to_json(e).decode(),
