@@ -52,30 +52,30 @@ def holdings(lead_id: str, events: Iterable[Event]) -> dict[str, Holder]:
     """The email keys a lead holds, each with its earliest ``lead.created`` (any order)."""
     out: dict[str, Holder] = {}
     for event in events:
-        data = event.data
-        # The flag first (``events.kinds``): a false isinstance of a pydantic class goes
-        # through ABCMeta, and most of a history is not ``lead.created``.
-        if not (KINDS[type(data)] & CREATED and isinstance(data, LeadCreated)):
+        key = created_key(event)
+        if key is None:
             continue
-        if data.email_key is None:
-            continue
-        found = Holder(event.time, lead_id, data.email_key, event.id)
-        known = out.get(data.email_key)
+        found = Holder(event.time, lead_id, key, event.id)
+        known = out.get(key)
         if known is None or (found.first_seen, found.event_id) < (known.first_seen, known.event_id):
-            out[data.email_key] = found
+            out[key] = found
     return out
 
 
 def holds(events: Iterable[Event], email_key: str) -> bool:
     """Whether a lead with these events holds ``email_key`` (``email_key in holdings(...)``,
     without building the holders)."""
-    for event in events:
-        data = event.data
-        # The flag first, as in ``holdings``.
-        kind = KINDS[type(data)]
-        if kind & CREATED and isinstance(data, LeadCreated) and data.email_key == email_key:
-            return True
-    return False
+    return any(created_key(event) == email_key for event in events)
+
+
+def created_key(event: Event) -> str | None:
+    """The email key a ``lead.created`` event carries; None for any other event."""
+    data = event.data
+    # The flag first (``events.kinds``): a false isinstance of a pydantic class goes through
+    # ABCMeta, and most of a history is not ``lead.created``.
+    if KINDS[type(data)] & CREATED and isinstance(data, LeadCreated):
+        return data.email_key
+    return None
 
 
 def pair(a: Holder, b: Holder) -> DuplicatePair:

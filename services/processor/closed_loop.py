@@ -32,7 +32,13 @@ from events.errors import Rejection
 from events.funnel import Funnel
 from events.kinds import CREATED, KINDS, MOVES
 from events.sla_events import SOURCE
-from projections.closed_loop.duplicates import DuplicatePair, Holder, holds, pairs_with
+from projections.closed_loop.duplicates import (
+    DuplicatePair,
+    Holder,
+    created_key,
+    holds,
+    pairs_with,
+)
 from projections.closed_loop.email import redact_bytes, redact_text
 from projections.closed_loop.privacy import pseudonymize
 from projections.closed_loop.program import program_of
@@ -104,15 +110,7 @@ class ClosedLoopEngine:
     async def prepare(self, store: IdentityStore, events: Sequence[Event]) -> None:
         """Start an attempt: load the holders of every email key in ``events``."""
         self._out = ClosedLoopWrite()
-        found: set[str] = set()
-        for e in events:
-            data = e.data  # once: a pydantic attribute read is not cheap
-            # The flag first: a false isinstance of a pydantic class is the slow one.
-            if KINDS[type(data)] & CREATED and isinstance(data, LeadCreated):
-                key = data.email_key
-                if key is not None:
-                    found.add(key)
-        keys = sorted(found)
+        keys = sorted({key for e in events if (key := created_key(e)) is not None})
         self._holders = await store.load_identities(keys) if keys else {}
         for key in keys:
             self._holders.setdefault(key, {})
