@@ -36,6 +36,7 @@ from services.processor.ports import (
     BatchWrite,
     CheckpointMoved,
     DeadLetterSink,
+    PreparesCommits,
     ProjectionStore,
     RejectedRecord,
     StoreUnavailable,
@@ -65,6 +66,7 @@ class BatchPipeline:
         self.topic = topic
         self.funnel = funnel
         self.store = store
+        self._prepare = store.prepare if isinstance(store, PreparesCommits) else None
         self.dead_letters = dead_letters
         self.limits = limits or Limits()
         self.retry_delay = retry_delay
@@ -138,7 +140,10 @@ class BatchPipeline:
         not committed, so any failure must ``forget()`` (``write`` and this method do).
         """
         try:
-            return await self._stage(records, unstorable)
+            staged = await self._stage(records, unstorable)
+            if staged.write is not None and self._prepare is not None:
+                self._prepare(staged.write, staged.expected)
+            return staged
         except BaseException:
             # The engines changed their state record by record; reload everything from the
             # last commit rather than undo it.

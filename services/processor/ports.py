@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from events.envelope import Event
 from events.errors import Rejection
@@ -80,6 +80,15 @@ class ProjectionStore(Protocol):
         ``delivered``: the batch's derived events and dead letters on their way to the broker.
         The store writes meanwhile and awaits it just before its transaction commits; if it
         fails, nothing is committed and its exception propagates unchanged."""
+
+
+@runtime_checkable
+class PreparesCommits(Protocol):
+    """A store that can do a batch's client-side commit work ahead of ``commit``."""
+
+    def prepare(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
+        """Build what ``commit`` will send for this batch (CPU only, no I/O); called while
+        an earlier batch may still be committing. ``commit`` of another batch ignores it."""
 
 
 class DerivedSink(Protocol):

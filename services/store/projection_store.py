@@ -106,6 +106,10 @@ def lead_row(state: LeadState) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+#: a table, its columns and the rows that go to it by COPY
+_Copy = tuple[str, Sequence[str], list[tuple[Any, ...]]]
+
+
 class PostgresProjectionStore:
     """Implements ``ProjectionStore`` over an asyncpg pool for one consumer name."""
 
@@ -118,6 +122,18 @@ class PostgresProjectionStore:
     def __init__(self, pool: asyncpg.Pool, consumer: str) -> None:
         self.pool = pool
         self.consumer = consumer
+        #: the batch and fence ``prepare`` built arguments for, and those (one at a time)
+        self._prepared: tuple[BatchWrite, dict[int, int | None], list[Any], list[_Copy]] | None = (
+            None
+        )
+
+    def prepare(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
+        # Building the arguments is CPU work of this process only. The worker calls this
+        # while the previous batch is still committing, so PostgreSQL gets the batch's
+        # statement the moment that commit lands instead of after this work.
+        copies: list[_Copy] = []
+        args = self._arguments(batch, expected, copies)
+        self._prepared = (batch, dict(expected), args, copies)
 
     @_retryable
     async def load_checkpoints(
@@ -184,8 +200,12 @@ class PostgresProjectionStore:
         expected: dict[int, int | None],
         delivered: Awaitable[None] | None,
     ) -> None:
-        copies: list[tuple[str, Sequence[str], list[tuple[Any, ...]]]] = []
-        args = self._arguments(batch, expected, copies)
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] is batch and prepared[1] == expected:
+            _, _, args, copies = prepared
+        else:
+            copies = []
+            args = self._arguments(batch, expected, copies)
         try:
             async with self.pool.acquire() as conn:
                 if delivered is None and not copies:
@@ -223,7 +243,7 @@ class PostgresProjectionStore:
         self,
         batch: BatchWrite,
         expected: dict[int, int | None],
-        copies: list[tuple[str, Sequence[str], list[tuple[Any, ...]]]],
+        copies: list[_Copy],
     ) -> list[Any]:
         """The arguments of ``commit_batch`` (007), in its parameter order; None for a row set
         the batch does not have, which the driver encodes for nothing, or that goes by COPY

@@ -118,3 +118,20 @@ async def test_the_processor_pool_rolls_back_what_a_released_connection_left_ope
         for c in (again, other):
             assert not c.is_in_transaction()
             assert await c.fetchval("SELECT to_regclass('left_open')") is None
+
+
+async def test_arguments_prepared_ahead_serve_only_their_own_batch(
+    pool: asyncpg.Pool, store: PostgresProjectionStore
+) -> None:
+    first, second = _batch("L1", 0), _batch("L2", 1)
+    # The worker prepares batch N+1 while batch N is still committing.
+    store.prepare(second, {0: 0})
+    await store.commit(first, {0: None})
+    await store.commit(second, {0: 0})
+    assert await _stored(pool) == (1, 2, 2)
+    # Prepared for one fence, committed with another: the fence that commit gets is checked.
+    third = _batch("L3", 2)
+    store.prepare(third, {0: 1})
+    with pytest.raises(CheckpointMoved):
+        await store.commit(third, {0: 0})
+    assert await _stored(pool) == (1, 2, 2)
