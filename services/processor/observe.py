@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any
 
 from services import metrics
+from services.metrics_bulk import observe_all
 from services.processor.pipeline import BatchOutcome
 
 
@@ -37,26 +37,32 @@ def observe(outcome: BatchOutcome, clock: EventTimeClock) -> None:
     transitions: Counter[tuple[str, str]] = Counter()
     # A histogram child per label value, looked up once per batch rather than per observation
     # (``labels`` takes a lock and builds a key each time: a few percent of the worker).
-    in_stage: dict[str, Any] = {}
-    latency: dict[str, Any] = {}
+    # The values of each histogram child are gathered and observed in one go per batch.
+    in_stage: dict[str, list[float]] = {}
+    latency: dict[str, list[float]] = {}
+    system: list[float] = []
+    human: list[float] = []
     for changes in outcome.changes:
         for t in changes.transitions:
             transitions[(t.from_stage or "none", t.to_stage)] += 1
         for x in changes.exits:
-            child = in_stage.get(x.stage)
-            if child is None:
-                child = in_stage[x.stage] = metrics.TIME_IN_STAGE.labels(stage=x.stage)
-            child.observe(x.seconds)
+            seconds = in_stage.get(x.stage)
+            if seconds is None:
+                seconds = in_stage[x.stage] = []
+            seconds.append(x.seconds)
         for h in changes.handoffs_completed:
             if h.latency_seconds is not None and h.action is not None:
-                child = latency.get(h.action)
-                if child is None:
-                    child = latency[h.action] = metrics.HANDOFF_LATENCY.labels(action=h.action)
-                child.observe(h.latency_seconds)
+                latency.setdefault(h.action, []).append(h.latency_seconds)
             if h.system_delay_seconds is not None:
-                metrics.HANDOFF_SYSTEM_DELAY.observe(h.system_delay_seconds)
+                system.append(h.system_delay_seconds)
             if h.human_delay_seconds is not None:
-                metrics.HANDOFF_HUMAN_DELAY.observe(h.human_delay_seconds)
+                human.append(h.human_delay_seconds)
+    for stage, values in in_stage.items():
+        observe_all(metrics.TIME_IN_STAGE.labels(stage=stage), values)
+    for action, values in latency.items():
+        observe_all(metrics.HANDOFF_LATENCY.labels(action=action), values)
+    observe_all(metrics.HANDOFF_SYSTEM_DELAY, system)
+    observe_all(metrics.HANDOFF_HUMAN_DELAY, human)
     for (frm, to), n in transitions.items():
         metrics.STAGE_TRANSITIONS.labels(from_stage=frm, to_stage=to).inc(n)
     if outcome.ticks:
