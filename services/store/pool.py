@@ -14,6 +14,8 @@ pages (a fresh deployment, a new database): a sequential scan or a hash join ove
 table, then kept while the table grows, so each batch read the whole archive and history
 (at 50 events per batch, 150 us of PostgreSQL CPU per event instead of 50). Sessions of this
 pool disable sequential scans, so those plans use the indexes whatever the table's size then.
+A full walk of an index is still an index plan: ``commit_batch`` itself also turns hash and
+merge joins off while it runs (009), so its updates probe the keys of the batch's rows.
 
 Its connections also encode ``timestamptz`` faster (``services.store.timestamps``).
 """

@@ -1,0 +1,13 @@
+-- Cheaper batch commits (issue 6): commit_batch's joins look their rows up by key.
+--
+-- Its updates and deletes join an unnest of the batch's rows with lead_current,
+-- lead_stage_history and lead_handoff. With a few thousand rows in the batch and tables of
+-- some ten thousand rows (a young deployment, or statistics not yet caught up), the planner
+-- chose a hash join or a merge join: a walk of the whole primary key and its heap for every
+-- batch, 10-40 ms per statement, which grows with the table (auto_explain of the bench's
+-- 2000-event commits: the stage update read all 40,000 history rows to change 2,000). An
+-- index probe per batch row costs what the batch holds, whatever the table's size. The
+-- processor's pool already turns sequential scans off for the same reason (pool.py); these
+-- settings apply while the function runs, whoever calls it. The closed loop's EXCEPT ALL is
+-- a hashed set operation, not a join, and stays one.
+ALTER FUNCTION commit_batch SET enable_hashjoin = off SET enable_mergejoin = off;
