@@ -127,10 +127,15 @@ async def chunks(
     rows: Iterable[Sequence[Any]], encode: Callable[[Sequence[Any]], bytes]
 ) -> AsyncIterator[bytes]:
     """The whole COPY stream (header, rows, trailer) in chunks of about ``_CHUNK`` bytes."""
+    async for chunk in encoded_chunks(map(encode, rows)):
+        yield chunk
+
+
+async def encoded_chunks(rows: Iterable[bytes]) -> AsyncIterator[bytes]:
+    """``chunks`` of rows given as their bytes already."""
     buf = [HEADER]
     size = 0
-    for row in rows:
-        b = encode(row)
+    for b in rows:
         buf.append(b)
         size += len(b)
         if size >= _CHUNK:
