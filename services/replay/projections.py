@@ -101,15 +101,19 @@ def _credits(state: ReplayState) -> Iterable[tuple[Any, ...]]:
 def _lead_encoders() -> tuple[bc.Encoder, ...]:
     """``lead_current``'s column types (001_read_models.sql), in ``LEAD_COLUMNS`` order."""
     t, ts = bc.text, bc.timestamptz
-    return (t, t, t, t, t, t, ts, ts, ts, ts, bc.int4, t, ts, t, bc.float8)
+    # Stages, teams and the handoff action are the funnel's names: each encoded once.
+    stage, team, action = bc.TextMemo(), bc.TextMemo(), bc.TextMemo()
+    return (t, stage, team, stage, t, team, ts, ts, ts, ts, bc.int4, t, ts, action, bc.float8)
 
 
 def _timer_encoders() -> tuple[bc.Encoder, ...]:
     """``sla_timer``'s column types (002_sla.sql), in ``sla_rows.COLUMNS`` order."""
     t, ts = bc.text, bc.timestamptz
+    # Policy, outcome and status are names from the configuration: each encoded once.
+    policy, outcome, status = bc.TextMemo(), bc.TextMemo(), bc.TextMemo()
     return (
-        t, t, t, bc.int4, ts, ts, ts, bc.timestamptz_array, ts, t, t, t, t, t, ts, bc.float8,
-        bc.float8, t, bc.text_array_memo(), ts,
+        t, policy, t, bc.int4, ts, ts, ts, bc.timestamptz_array, ts, outcome, t, t, t, t, ts,
+        bc.float8, bc.float8, status, bc.text_array_memo(), ts,
     )  # fmt: skip
 
 
