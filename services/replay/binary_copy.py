@@ -68,7 +68,12 @@ def _array(oid: int, elements: Sequence[bytes]) -> bytes:
 
 
 def timestamptz_array(v: Sequence[datetime]) -> bytes:
+    if not v:  # most timers have no escalation steps: one shared encoding
+        return _EMPTY_TIMESTAMPTZ_ARRAY
     return _array(_TIMESTAMPTZ_OID, [timestamptz(x) for x in v])
+
+
+_EMPTY_TIMESTAMPTZ_ARRAY = _array(_TIMESTAMPTZ_OID, ())
 
 
 def text_array_memo() -> Encoder:
@@ -83,6 +88,23 @@ def text_array_memo() -> Encoder:
         return found
 
     return encode
+
+
+class TextMemo:
+    """A ``text`` encoder that encodes each distinct value once, for a column of names from
+    the configuration (stages, teams, policies, statuses): a dict lookup costs less than the
+    encoding. Never for a column of ids or free text, whose memo would grow by a row each."""
+
+    __name__ = "text_memo"
+
+    def __init__(self) -> None:
+        self.seen: dict[str, bytes] = {}
+
+    def __call__(self, v: str) -> bytes:
+        found = self.seen.get(v)
+        if found is None:
+            found = self.seen[v] = text(v)
+        return found
 
 
 #: encoders ``row_encoder`` writes inline, by what they compute (the rest are called)
@@ -111,7 +133,12 @@ def row_encoder(columns: Sequence[Encoder]) -> Callable[[Sequence[Any]], bytes]:
              "    ap = out.append\n"]  # fmt: skip
     for i, (name, enc) in enumerate(zip(names, columns, strict=True)):
         inline = _INLINE.get(getattr(enc, "__name__", ""))
-        if inline is not None and enc is globals()[enc.__name__]:
+        if isinstance(enc, TextMemo):
+            # An encoding is never empty (it starts with its length), so ``or`` only calls
+            # the memo for a value it has not seen.
+            scope[f"_seen{i}"], scope[f"_enc{i}"] = enc.seen, enc
+            body = f"ap(_seen{i}.get({name}) or _enc{i}({name}))"
+        elif inline is not None and enc is globals()[enc.__name__]:
             body = inline.format(v=name)
         else:
             scope[f"_enc{i}"] = enc
@@ -127,10 +154,15 @@ async def chunks(
     rows: Iterable[Sequence[Any]], encode: Callable[[Sequence[Any]], bytes]
 ) -> AsyncIterator[bytes]:
     """The whole COPY stream (header, rows, trailer) in chunks of about ``_CHUNK`` bytes."""
+    async for chunk in encoded_chunks(map(encode, rows)):
+        yield chunk
+
+
+async def encoded_chunks(rows: Iterable[bytes]) -> AsyncIterator[bytes]:
+    """``chunks`` of rows given as their bytes already."""
     buf = [HEADER]
     size = 0
-    for row in rows:
-        b = encode(row)
+    for b in rows:
         buf.append(b)
         size += len(b)
         if size >= _CHUNK:

@@ -79,6 +79,10 @@ class DeferredSlaEngine(SlaEngine):
         #: per partition: its stream time after the latest record
         self._stream: dict[int, datetime] = {}
         self._dropped = False
+        # Read once: ``lead_changed`` runs per event, and each lookup through ``rules`` (a
+        # pydantic config among them) cost more than the check it serves.
+        self._volume_target = rules.config.volume
+        self._funnel = rules.funnel
 
     def forget(self) -> None:
         # The in-order leads exist nowhere else: the store has none of their rows. A replay's
@@ -104,11 +108,12 @@ class DeferredSlaEngine(SlaEngine):
         lead_id = state.lead_id
         lead = self._in_order.get(lead_id)
         events = state.events
+        target = self._volume_target
         if lead is None:
             if lead_id in self._rows:
                 super().lead_changed(partition, state, stream_time, in_order)
                 return
-            volume = VolumeFold() if self.rules.config.volume is not None else None
+            volume = VolumeFold() if target is not None else None
             lead = self._in_order[lead_id] = _InOrder(start_fold(lead_id), volume, partition, {})
         fold = lead.fold
         count = fold.count
@@ -124,13 +129,12 @@ class DeferredSlaEngine(SlaEngine):
             event = lead.last = events[-1]
             lead.fold, changed = step_timers(fold, event, self.rules)
             volume = lead.volume
-            if volume is not None:
-                target = self.rules.config.volume
-                assert target is not None  # a volume fold exists only with a target
-                lead.volume = step_volume(volume, lead_id, event, target, self.rules.funnel)
+            # A volume fold exists only with a target (the second test is for mypy).
+            if volume is not None and target is not None:
+                lead.volume = step_volume(volume, lead_id, event, target, self._funnel)
             for timer in changed:
                 if timer.outcome is not None:
-                    lead.stops.setdefault(timer.key, stream_time)
+                    lead.stops.setdefault((timer.lead_id, timer.policy, timer.cycle), stream_time)
             return
         self._hand_over(lead_id, lead)
         super().lead_changed(partition, state, stream_time, in_order)
@@ -170,21 +174,27 @@ class DeferredSlaEngine(SlaEngine):
         fired = 0
         by_name = self.rules.by_name
         limits = {name: p.limit.total_seconds() for name, p in by_name.items()}
+        elapsed_of = {name: p.clock.elapsed for name, p in by_name.items()}
         memo: dict[tuple[str | None, int, int], _Tags] = {}
         stream = self._stream
+        append = values.append
+        # Most timers have no escalation steps: their (empty) lists are one shared object,
+        # as the sorted tag lists are (the write only reads them).
+        no_steps: list[datetime] = []
         for lead_id, lead in self._in_order.items():
             partition, stops = lead.partition, lead.stops
             now = stream.get(partition)
             for t in lead.fold.timers:
-                outcome, escalate_at = t.outcome, t.escalate_at
-                at = stops[(t.lead_id, t.policy, t.cycle)] if outcome is not None else now
+                outcome, escalate_at, policy = t.outcome, t.escalate_at, t.policy
+                at = stops[(t.lead_id, policy, t.cycle)] if outcome is not None else now
                 # Which thresholds ``_emitted`` counts as passed, as bits (warning first).
                 mask = 0
                 if at is not None:
                     mask = (t.warn_at < at) | (t.deadline < at) << 1
-                    for level, threshold in enumerate(escalate_at, start=2):
-                        if threshold < at:
-                            mask |= 1 << level
+                    if escalate_at:
+                        for level, threshold in enumerate(escalate_at, start=2):
+                            if threshold < at:
+                                mask |= 1 << level
                 memo_key = (outcome, mask, len(escalate_at))
                 tags = memo.get(memo_key)
                 if tags is None:
@@ -194,13 +204,12 @@ class DeferredSlaEngine(SlaEngine):
                 stopped_at = t.stopped_at
                 elapsed = None
                 if stopped_at is not None:
-                    clock = by_name[t.policy].clock
-                    elapsed = clock.elapsed(t.started_at, stopped_at).total_seconds()
-                values.append((
-                    t.lead_id, t.policy, t.cycle, partition, t.started_at, t.warn_at,
-                    t.deadline, list(escalate_at), stopped_at, outcome, t.stop_reason,
-                    t.stop_event_id, t.owner_id, t.team, t.assigned_at, limits[t.policy],
-                    elapsed, status, ordered,
+                    elapsed = elapsed_of[policy](t.started_at, stopped_at).total_seconds()
+                append((
+                    t.lead_id, policy, t.cycle, partition, t.started_at, t.warn_at,
+                    t.deadline, list(escalate_at) if escalate_at else no_steps, stopped_at,
+                    outcome, t.stop_reason, t.stop_event_id, t.owner_id, t.team, t.assigned_at,
+                    limits[policy], elapsed, status, ordered,
                     next_fire_at(t, emitted) if outcome is None else None,
                 ))  # fmt: skip
             if lead.volume is not None:

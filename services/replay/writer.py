@@ -15,7 +15,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.replay.binary_copy import chunks, row_encoder
+from services.replay.binary_copy import chunks, encoded_chunks, row_encoder
 from services.replay.memory import ReplayState
 from services.replay.projections import PROJECTIONS
 from services.replay.schema import connect_in
@@ -45,7 +45,12 @@ async def write_state(
                 # never all held at once next to the state they come from. The server's
                 # "COPY n" counts them, not a generator wrapped around each row.
                 rows = projection.rows(state)
-                if projection.encoders is not None:
+                if projection.encoded is not None:
+                    status = await conn.copy_to_table(
+                        projection.table, source=encoded_chunks(projection.encoded(state)),
+                        columns=projection.columns, format="binary",
+                    )  # fmt: skip
+                elif projection.encoders is not None:
                     encode = row_encoder(projection.encoders())
                     status = await conn.copy_to_table(
                         projection.table, source=chunks(rows, encode),
