@@ -385,7 +385,8 @@ class BatchPipeline:
             # Before anything sees them: no raw address may reach the archive or any fold.
             # Only a ``lead.created`` payload can hold one (``privacy.pseudonymize`` returns
             # every other event as it is), so the rest are not even passed to it.
-            pseudonymize = loop.engine.pseudonymize
+            # In place: ``decode_many`` just made these events, and nothing else holds them.
+            pseudonymize = loop.engine.pseudonymize_decoded
             events = [
                 pseudonymize(e)
                 if not isinstance(e, Rejection) and KINDS[type(e.data)] & CREATED
