@@ -83,15 +83,25 @@ def step_fields(
     handoffs = view.handoffs
     current_stage, entered_current_at = view.current_stage, view.entered_current_at
     highest_stage = view.highest_stage
-    move = _move(data, kind, lookups, bool(stages)) if kind & _MAY_MOVE else None
-    if move is not None:
+    # ``_move`` inlined for ``lead.stage_changed``, the commonest move (hot path): no call
+    # and no (stage, reason) pair per event. The flag says the isinstance is true.
+    entered: str | None
+    if kind & STAGE_CHANGED and isinstance(data, LeadStageChanged):
+        entered, reason = data.to_stage, data.reason
+    elif kind & _MAY_MOVE and (move := _move(data, kind, lookups, bool(stages))) is not None:
         entered, reason = move
+    else:
+        entered = None
+    if entered is not None:
         left = current_stage
         stages = _open(stages, entered, reason, time, event_id, lookups)
         # The stay just opened is the current one.
         current_stage, entered_current_at = entered, time
         highest_stage = _highest(highest_stage, entered, lookups)
-        handoffs = advance(handoffs, time, event_id, kind, left, entered, lookups)
+        # ``advance`` changes nothing unless a handoff is open or one starts here; most
+        # moves neither end nor start one, so they skip the call.
+        if (handoffs and handoffs[-1].action is None) or entered == lookups.handoff_stage:
+            handoffs = advance(handoffs, time, event_id, kind, left, entered, lookups)
     elif handoffs and handoffs[-1].action is None:
         # Without a move only an open handoff can change (see ``handoff.advance``).
         handoffs = advance(handoffs, time, event_id, kind, None, None, lookups)

@@ -42,6 +42,31 @@ def pseudonymize(event: Event, rules: EmailRules, key: bytes) -> Event:
     return _updated(event, {"data": _updated(data, {"email": None, "email_key": keyed_as})})
 
 
+def pseudonymize_decoded(event: Event, rules: EmailRules, key: bytes) -> Event:
+    """``pseudonymize`` of an event that the caller alone holds, fresh from the decoder: the
+    same result (equal fields, the same fields set), made by updating the payload in place.
+
+    It changes ``event``: only for events nothing else has seen yet. The processor calls it
+    on what ``decode_many`` just returned, as the decoder itself finishes its envelopes in
+    place (``events.codec._as_event``); copying the payload and the envelope cost about as
+    much as the key itself (bench.decode_cpu, pseudonymize)."""
+    data = event.__dict__["data"]
+    if type(data) is not LeadCreated or type(event) is not Event:
+        return pseudonymize(event, rules, key)
+    fields = data.__dict__
+    email = fields["email"]
+    if email is None:
+        return event
+    keyed_as = email_key(email, rules, key)
+    # Existing keys: the field order stays the model's. A new set of fields set, as the copy
+    # makes, since nothing says the decoder's set is not shared. The envelope's set already
+    # names ``data`` (a required field).
+    fields["email"] = None
+    fields["email_key"] = keyed_as
+    _set(data, "__pydantic_fields_set__", data.__pydantic_fields_set__ | _KEYED)
+    return event
+
+
 _KEYED = frozenset(("email", "email_key"))
 _DATA = frozenset(("data",))
 for _cls in (LeadCreated, Event):

@@ -40,7 +40,7 @@ from projections.closed_loop.duplicates import (
     pairs_with,
 )
 from projections.closed_loop.email import redact_bytes, redact_text
-from projections.closed_loop.privacy import pseudonymize
+from projections.closed_loop.privacy import pseudonymize, pseudonymize_decoded
 from projections.closed_loop.program import program_of
 from projections.closed_loop.suppression import (
     Rehandoff,
@@ -96,6 +96,11 @@ class ClosedLoopEngine:
     def pseudonymize(self, event: Event) -> Event:
         """The event with its email replaced by the email key (see ``privacy``)."""
         return pseudonymize(event, self.rules, self.key)
+
+    def pseudonymize_decoded(self, event: Event) -> Event:
+        """``pseudonymize`` of an event fresh from the decoder that nothing else holds: the
+        same result, made in place (see ``privacy.pseudonymize_decoded``)."""
+        return pseudonymize_decoded(event, self.rules, self.key)
 
     def redact(self, rejected: Sequence[RejectedRecord]) -> list[RejectedRecord]:
         """Rejected records as they may be stored: addresses in the raw bytes and the detail

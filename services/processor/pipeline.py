@@ -183,10 +183,12 @@ class BatchPipeline:
         # ``zip``, which reuses its one result tuple, so no pair per record is allocated.
         items = self._decode_all(fresh, unstorable)
         events = [d for d in items if isinstance(d, Event)]
-        known = await self.store.existing_ids([e.id for e in events])
+        event_ids = [e.id for e in events]
+        known = await self.store.existing_ids(event_ids)
         # A batch still being written is not in the archive yet, but its ids are taken.
+        # (One C-level intersection with the ids read once, not two reads per event.)
         for other in self._inflight.values():
-            known |= {e.id for e in events if e.id in other.ids}
+            known |= other.ids.intersection(event_ids)
         states = await self._states({e.subject for e in events})
         # What the store holds for these leads when this batch commits (a batch in flight
         # commits first, or this one is voided); the store writes only rows that differ.
@@ -390,7 +392,8 @@ class BatchPipeline:
             # Before anything sees them: no raw address may reach the archive or any fold.
             # Only a ``lead.created`` payload can hold one (``privacy.pseudonymize`` returns
             # every other event as it is), so the rest are not even passed to it.
-            pseudonymize = loop.engine.pseudonymize
+            # In place: ``decode_many`` just made these events, and nothing else holds them.
+            pseudonymize = loop.engine.pseudonymize_decoded
             events = [
                 pseudonymize(e)
                 if not isinstance(e, Rejection) and KINDS[type(e.data)] & CREATED
