@@ -16,7 +16,7 @@ from projections.step import stage_move
 from projections.views import empty_view
 
 from .factories import FUNNEL, LEAD
-from .test_fold_properties import deliveries, journeys
+from .test_fold_properties import journeys
 
 FAST = settings(max_examples=80, deadline=None)
 
@@ -39,21 +39,6 @@ def test_each_in_order_event_reports_exactly_the_facts_of_diffing_the_views(
         ]
         state = result.state
     assert state == fold(LEAD, journey, FUNNEL)
-
-
-@FAST
-@given(deliveries(copies=2))
-def test_any_arrival_order_ends_in_the_state_a_refold_gives(
-    delivered: tuple[list[Event], list[Event]],
-) -> None:
-    _, arrival = delivered
-    state = empty(LEAD)
-    for event in arrival:
-        result = apply(state, event, FUNNEL)
-        if isinstance(result, Applied):
-            assert repr(result.changes) == repr(diff(state.view, result.state.view))
-            state = result.state
-    assert state == fold(LEAD, arrival, FUNNEL)
 
 
 @FAST
