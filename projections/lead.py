@@ -34,14 +34,7 @@ from events.errors import FieldError, Rejection, RejectReason
 from events.funnel import Funnel, FunnelLookups
 from events.kinds import CREATED, DISQUALIFIED, KINDS, RECYCLED, STAGE_CHANGED
 from events.validation import check_against_funnel
-from projections.changes import (
-    Changes,
-    appended,
-    diff,
-    new_changes,
-    new_exit,
-    new_transition,
-)
+from projections.changes import Changes, appended, diff
 from projections.fast_init import fast_init, fast_new, slot_builder
 from projections.step import step, step_fields
 from projections.views import LeadView, empty_view
@@ -233,21 +226,7 @@ def apply(state: LeadState, event: Event, funnel: Funnel) -> Applied | Rejected:
             index = frozenset((*index, event_id))
         new = _new_state(state.lead_id, (*old_events, event), view, index)
         # step only appended: what it did is the change, no need to compare whole views.
-        # ``appended``'s commonest case inlined (hot path): a move that starts and ends no
-        # handoff gives one transition and, after the first stay, one exit.
-        old_stages, new_stages = old_view.stages, view.stages
-        if old_stages is new_stages or old_view.handoffs is not view.handoffs:
-            return _new_applied(new, False, appended(old_view, view))
-        opened = new_stages[-1]
-        entered_at, entered_via = opened.entered_at, opened.entered_via
-        transitions = (new_transition(opened.from_stage, opened.stage, entered_at, entered_via),)
-        if not old_stages:
-            return _new_applied(new, False, new_changes(transitions, (), ()))
-        # In event-time order only the last stay is open; the new one just closed it.
-        closed = new_stages[-2]
-        seconds = (entered_at - closed.entered_at).total_seconds()
-        exits = (new_exit(closed.stage, seconds, entered_via),)
-        return _new_applied(new, False, new_changes(transitions, exits, ()))
+        return _new_applied(new, False, appended(old_view, view))
     key = order_key(event)
     position = bisect_right(old_events, key, key=order_key)
     events = (*old_events[:position], event, *old_events[position:])
