@@ -21,14 +21,16 @@ from typing import Any
 #: file header: signature, flags, header extension length
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER = struct.pack(">h", -1)
-_NULL = struct.pack(">i", -1)
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+#: a NULL field, and the epoch of PostgreSQL's binary timestamps
+NULL = struct.pack(">i", -1)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _TEXT_OID, _TIMESTAMPTZ_OID = 25, 1184
 _CHUNK = 1 << 20
 
 _int4 = struct.Struct(">ii").pack
-_int8 = struct.Struct(">iq").pack
-_float8 = struct.Struct(">id").pack
+#: a field of 8 bytes: its length, then the value
+pack_int8 = struct.Struct(">iq").pack
+pack_float8 = struct.Struct(">id").pack
 _len = struct.Struct(">i").pack
 _array_head = struct.Struct(">iiiii").pack
 
@@ -45,18 +47,18 @@ def int4(v: int) -> bytes:
 
 
 def float8(v: float) -> bytes:
-    return _float8(8, v)
+    return pack_float8(8, v)
 
 
 def _micros(v: datetime) -> int:
     # Exact: timedelta arithmetic in integers (a float timestamp would round microseconds).
-    d = v - _EPOCH
+    d = v - EPOCH
     return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
 
 
 def timestamptz(v: datetime) -> bytes:
     # A naive datetime raises TypeError: it cannot be subtracted from the aware epoch.
-    return _int8(8, _micros(v))
+    return pack_int8(8, _micros(v))
 
 
 def _array(oid: int, elements: Sequence[bytes]) -> bytes:
@@ -126,8 +128,8 @@ def row_encoder(columns: Sequence[Encoder]) -> Callable[[Sequence[Any]], bytes]:
     raises), as in ``timestamptz``."""
     names = [f"c{i}" for i in range(len(columns))]
     scope: dict[str, Any] = {
-        "_len": _len, "_int4": _int4, "_float8": _float8, "_int8": _int8, "_EPOCH": _EPOCH,
-        "_NULL": _NULL, "_COUNT": struct.pack(">h", len(columns)),
+        "_len": _len, "_int4": _int4, "_float8": pack_float8, "_int8": pack_int8, "_EPOCH": EPOCH,
+        "_NULL": NULL, "_COUNT": struct.pack(">h", len(columns)),
     }  # fmt: skip
     lines = [f"def encode(row):\n    {', '.join(names)}, = row\n    out = [_COUNT]\n"
              "    ap = out.append\n"]  # fmt: skip

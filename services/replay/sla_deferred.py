@@ -134,7 +134,7 @@ class DeferredSlaEngine(SlaEngine):
                 lead.volume = step_volume(volume, lead_id, event, target, self._funnel)
             for timer in changed:
                 if timer.outcome is not None:
-                    lead.stops.setdefault((timer.lead_id, timer.policy, timer.cycle), stream_time)
+                    lead.stops.setdefault(timer.key, stream_time)
             return
         self._hand_over(lead_id, lead)
         super().lead_changed(partition, state, stream_time, in_order)

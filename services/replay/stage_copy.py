@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 
 from projections.lead import LeadState
 from services.replay import binary_copy as bc
@@ -27,10 +26,8 @@ STAGE_ENCODERS: tuple[bc.Encoder, ...] = (
 )  # fmt: skip
 
 _COUNT = struct.pack(">h", len(STAGE_ENCODERS))
-_NULL = struct.pack(">i", -1)
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_int8 = struct.Struct(">iq").pack
-_float8 = struct.Struct(">id").pack
+# Module names, not ``bc.`` attribute reads, in the loop below (one row per event).
+_NULL, _EPOCH, _int8, _float8 = bc.NULL, bc.EPOCH, bc.pack_int8, bc.pack_float8
 
 
 def stage_copy_rows(state: ReplayState) -> Iterator[bytes]:
