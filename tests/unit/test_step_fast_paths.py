@@ -1,5 +1,5 @@
-"""The in-order fast paths of the fold (``apply``'s inlined tail facts, ``step``'s inlined
-stage move and skipped handoff call) give exactly what the plain definitions give.
+"""The in-order fast paths of the fold (``apply``'s tail facts from ``appended``, ``step``'s
+inlined stage move and skipped handoff call) give exactly what the plain definitions give.
 
 Exactly: the same classes and the same field values, since the processor's counters and the
 stage benchmark's digest read them (``repr`` included).
