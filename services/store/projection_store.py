@@ -79,11 +79,6 @@ def archive_row(r: Record, e: Event) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-#: ``ARCHIVE_COLUMNS`` without the header arrays: a record without headers gets the columns'
-#: default, an empty array (006), the same value as ``archive_row``'s NULLs.
-_BARE_ARCHIVE_COLUMNS = ARCHIVE_COLUMNS[:-2]
-
-
 def rejected_row(x: RejectedRecord) -> tuple[Any, ...]:
     """A rejected record as a ``rejected_event`` row: reason, raw bytes, key and headers."""
     r = x.record
@@ -106,34 +101,29 @@ def lead_row(state: LeadState) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-#: a table, its columns and the rows that go to it by COPY
-_Copy = tuple[str, Sequence[str], list[tuple[Any, ...]]]
-
-
 class PostgresProjectionStore:
-    """Implements ``ProjectionStore`` over an asyncpg pool for one consumer name."""
+    """Implements ``ProjectionStore`` over an asyncpg pool for one consumer name.
 
-    #: From this many rows on, a table's new rows go by COPY after ``commit_batch`` (two
-    #: more round trips each, in a transaction) rather than as its argument: COPY costs the
-    #: driver ~1 us less per row than an array of rows, and PostgreSQL less too, which pays
-    #: for the round trips only in large batches.
-    copy_rows_from = 256
+    Every row of a batch goes as an argument of one ``commit_batch`` call, however large the
+    batch: the whole write is one message to PostgreSQL and one reply. A COPY of the large
+    row sets after the call (tried up to 2026-12) made the write a chain of round trips, and
+    each step of it waited for this process's event loop, busy folding the next batch, while
+    PostgreSQL sat idle, and the worker spent ~30% of its time waiting for its commits.
+    Rows as arguments also cost both this process and PostgreSQL less CPU per event than
+    COPY did (bench/README.md, point 13).
+    """
 
     def __init__(self, pool: asyncpg.Pool, consumer: str) -> None:
         self.pool = pool
         self.consumer = consumer
         #: the batch and fence ``prepare`` built arguments for, and those (one at a time)
-        self._prepared: tuple[BatchWrite, dict[int, int | None], list[Any], list[_Copy]] | None = (
-            None
-        )
+        self._prepared: tuple[BatchWrite, dict[int, int | None], list[Any]] | None = None
 
     def prepare(self, batch: BatchWrite, expected: dict[int, int | None]) -> None:
         # Building the arguments is CPU work of this process only. The worker calls this
         # while the previous batch is still committing, so PostgreSQL gets the batch's
         # statement the moment that commit lands instead of after this work.
-        copies: list[_Copy] = []
-        args = self._arguments(batch, expected, copies)
-        self._prepared = (batch, dict(expected), args, copies)
+        self._prepared = (batch, dict(expected), self._arguments(batch, expected))
 
     @_retryable
     async def load_checkpoints(
@@ -202,28 +192,23 @@ class PostgresProjectionStore:
     ) -> None:
         prepared, self._prepared = self._prepared, None
         if prepared is not None and prepared[0] is batch and prepared[1] == expected:
-            _, _, args, copies = prepared
+            args = prepared[2]
         else:
-            copies = []
-            args = self._arguments(batch, expected, copies)
+            args = self._arguments(batch, expected)
         try:
             async with self.pool.acquire() as conn:
-                if delivered is None and not copies:
+                if delivered is None:
                     # One statement is its own transaction: one round trip in all.
                     self._check(await conn.fetchval(_COMMIT_BATCH, *args))
                     return
                 async with conn.transaction():
-                    # The fence comes first: past it, the partitions' rows are locked by us.
                     self._check(await conn.fetchval(_COMMIT_BATCH, *args))
-                    for table, columns, rows in copies:
-                        await conn.copy_records_to_table(table, columns=columns, records=rows)
-                    if delivered is not None:
-                        # The rows are written; the transaction commits only once the
-                        # derived events and dead letters are with the broker.
-                        try:
-                            await delivered
-                        except Exception as exc:
-                            raise _Undelivered(exc) from exc
+                    # The rows are written; the transaction commits only once the derived
+                    # events and dead letters are with the broker.
+                    try:
+                        await delivered
+                    except Exception as exc:
+                        raise _Undelivered(exc) from exc
         except (asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
             # Class 22 and 54: the values themselves are wrong, a retry cannot help.
             raise UnstorableBatch(f"{type(exc).__name__}: {exc}") from exc
@@ -239,34 +224,12 @@ class PostgresProjectionStore:
         # the batch is reloaded and redone.
         raise StoreUnavailable(detail)
 
-    def _arguments(
-        self,
-        batch: BatchWrite,
-        expected: dict[int, int | None],
-        copies: list[_Copy],
-    ) -> list[Any]:
+    def _arguments(self, batch: BatchWrite, expected: dict[int, int | None]) -> list[Any]:
         """The arguments of ``commit_batch`` (007), in its parameter order; None for a row set
-        the batch does not have, which the driver encodes for nothing, or that goes by COPY
-        (added to ``copies``)."""
-
-        def new_rows(table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> Any:
-            if len(rows) < self.copy_rows_from:
-                return rows or None
-            copies.append((table, columns, rows))
-            return None
-
+        the batch does not have, which the driver encodes for nothing."""
         fence = sorted(expected.items())
         archive = [archive_row(r, e) for r, e in batch.accepted]
-        if len(archive) >= self.copy_rows_from:
-            # A record without headers leaves the two header columns to their default.
-            bare = [row[:-2] for row in archive if row[-1] is None]
-            if bare:
-                copies.append(("event_archive", _BARE_ARCHIVE_COLUMNS, bare))
-            if len(bare) < len(archive):
-                headed = [row for row in archive if row[-1] is not None]
-                copies.append(("event_archive", ARCHIVE_COLUMNS, headed))
-            archive = []
-        leads = _lead_args(batch.leads, batch.before, new_rows)
+        leads = _lead_args(batch.leads, batch.before)
         sla = sla_rows.commit_args(batch.sla) if batch.sla is not None else (None,) * 3
         loop = (
             closed_loop_rows.commit_args(batch.closed_loop)
@@ -295,14 +258,9 @@ class _Undelivered(Exception):
         self.error = error
 
 
-def _lead_args(
-    leads: Sequence[LeadState],
-    before: Mapping[str, LeadState],
-    new_rows: Callable[[str, Sequence[str], list[tuple[Any, ...]]], Any],
-) -> list[Any]:
+def _lead_args(leads: Sequence[LeadState], before: Mapping[str, LeadState]) -> list[Any]:
     """The lead arguments of ``commit_batch``: lead rows to update, insert and upsert, then
-    the stage and handoff deltas (cuts, updates, inserts); ``new_rows`` passes or COPYs the
-    inserted rows."""
+    the stage and handoff deltas (cuts, updates, inserts)."""
     # A committed lead with events has its row: update it. Without events it has none:
     # insert. Without a ``before`` entry it may have either: upsert.
     update: list[tuple[Any, ...]] = []
@@ -314,11 +272,11 @@ def _lead_args(
     stages = delta(leads, before, _stages, stage_row)
     handoffs = delta(leads, before, _handoffs, handoff_row)
     return [
-        update or None, new_rows("lead_current", LEAD_COLUMNS, insert), upsert or None,
+        update or None, insert or None, upsert or None,
         stages.cut_ids or None, stages.cut_seqs or None, stages.updated or None,
-        new_rows("lead_stage_history", STAGE_COLUMNS, stages.inserted),
+        stages.inserted or None,
         handoffs.cut_ids or None, handoffs.cut_seqs or None, handoffs.updated or None,
-        new_rows("lead_handoff", HANDOFF_COLUMNS, handoffs.inserted),
+        handoffs.inserted or None,
     ]  # fmt: skip
 
 

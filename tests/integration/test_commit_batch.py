@@ -28,11 +28,9 @@ async def pool(fresh_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
-@pytest.fixture(params=[256, 1], ids=["rows-as-arguments", "rows-by-copy"])
-def store(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> PostgresProjectionStore:
-    store = PostgresProjectionStore(pool, "c")
-    store.copy_rows_from = request.param
-    return store
+@pytest.fixture
+def store(pool: asyncpg.Pool) -> PostgresProjectionStore:
+    return PostgresProjectionStore(pool, "c")
 
 
 def _batch(lead: str, offset: int) -> BatchWrite:

@@ -93,8 +93,6 @@ async def test_delta_writes_leave_the_rows_a_full_rewrite_leaves(fresh_dsn: str)
     try:
         for seed in range(12):
             rng = random.Random(seed)
-            # New rows as arguments of commit_batch, or (from 1 row on) by COPY after it.
-            store.copy_rows_from = 1 if seed % 2 else 256
             leads = [f"L{seed}-{n}" for n in range(3)]
             arrivals = [e for lead in leads for e in _pool(lead) if rng.random() < 0.85]
             rng.shuffle(arrivals)
