@@ -99,6 +99,19 @@ def stack(postgres: bool = True) -> Iterator[Stack]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+@contextmanager
+def logs_dir(prefix: str) -> Iterator[Path]:
+    """A temporary directory for the workers' logs and data: removed after a run that went
+    through, kept (and its path printed) after one that failed, when it is worth reading."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    except BaseException:
+        print(f"logs kept in {work}", flush=True)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+
+
 # --- the seeded topic ------------------------------------------------------------------------
 
 

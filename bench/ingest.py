@@ -18,7 +18,6 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from bench.common import Stack, create_topic, lead_events, machine, stack
+from bench.common import Stack, create_topic, lead_events, logs_dir, machine, stack
 from bench.latency import percentile
 from services.embedded.procs import free_port, spawn_logged, stop_process, wait_for_port
 
@@ -103,9 +102,8 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=3)
     args = parser.parse_args()
     print(machine())
-    work = Path(tempfile.mkdtemp(prefix="ll-bench-ingest-"))
     results: dict[str, list[tuple[float, ...]]] = {}
-    with stack() as st:
+    with logs_dir("ll-bench-ingest-") as work, stack() as st:
         for p in range(args.passes):
             for label, got in one_pass(st, args, work).items():
                 results.setdefault(label, []).append(got)
@@ -114,7 +112,7 @@ def main() -> None:
                     f"request p50 {got[1]:.1f} ms, p99 {got[2]:.1f} ms",
                     flush=True,
                 )
-    print(f"\n{args.concurrency} requests in flight; API logs in {work}")
+    print(f"\n{args.concurrency} requests in flight")
     for label, runs in results.items():
         rates = [r[0] for r in runs]
         print(

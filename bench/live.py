@@ -18,11 +18,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
 import uuid
 from pathlib import Path
 
-from bench.common import Stack, create_topic, lead_events, machine, raw_limit, seed, stack, summary
+from bench.common import (
+    Stack,
+    create_topic,
+    lead_events,
+    logs_dir,
+    machine,
+    raw_limit,
+    seed,
+    stack,
+    summary,
+)
 from bench.processor import measure
 
 NO_SLA = Path(__file__).resolve().parent / "sla-none.yaml"
@@ -50,9 +59,8 @@ def main() -> None:
     args = parser.parse_args()
     slas = ("none", "default") if args.sla == "both" else (args.sla,)
     print(machine())
-    work = Path(tempfile.mkdtemp(prefix="ll-bench-live-"))
     results: dict[str, list[tuple[float, float]]] = {}
-    with stack() as st:
+    with logs_dir("ll-bench-live-") as work, stack() as st:
         for p in range(args.passes):
             for sla in slas:
                 for workers in (1, 2):
@@ -64,7 +72,7 @@ def main() -> None:
                         f"  (raw limit {got[1]:,.0f}/s, {got[0] / got[1]:.1%})",
                         flush=True,
                     )
-    print(f"\n{args.events:,} events per run; logs in {work}")
+    print(f"\n{args.events:,} events per run")
     for label, runs in results.items():
         print(summary(label, [r for r, _ in runs]))
         ratios = [r / raw for r, raw in runs]

@@ -25,16 +25,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import Rate, Stack, machine, seeded_topic, stack, summary
+from bench.common import Rate, Stack, logs_dir, machine, seeded_topic, stack, summary
 from bench.processor import measure
 from services.embedded.procs import spawn_logged, stop_process
 
@@ -121,25 +119,18 @@ def main() -> None:
     readers = [r for r in READERS if r not in skip]
     print(machine())
     rates: dict[str, list[float]] = {r: [] for r in readers}
-    work = Path(tempfile.mkdtemp(prefix="ll-bench-peers-"))
-    try:
-        with stack() as st:
-            topic, records = asyncio.run(seeded_topic(st.bootstrap, args.events))
-            print(f"topic {topic}: {len(records):,} events, 4 partitions; logs in {work}")
-            for p in range(args.passes):
-                for reader in readers:
-                    rate = RUNNERS[reader](st, topic, len(records), work)
-                    rates[reader].append(rate.per_second)
-                    print(
-                        f"pass {p + 1} {reader:<15} {rate.per_second:>10,.0f} events/s "
-                        f"({rate.events:,} events in {rate.seconds:.2f} s)",
-                        flush=True,
-                    )
-    except BaseException:
-        print(f"logs kept in {work}")
-        raise
-    # The workers' logs and data are only worth keeping when something went wrong.
-    shutil.rmtree(work, ignore_errors=True)
+    with logs_dir("ll-bench-peers-") as work, stack() as st:
+        topic, records = asyncio.run(seeded_topic(st.bootstrap, args.events))
+        print(f"topic {topic}: {len(records):,} events, 4 partitions")
+        for p in range(args.passes):
+            for reader in readers:
+                rate = RUNNERS[reader](st, topic, len(records), work)
+                rates[reader].append(rate.per_second)
+                print(
+                    f"pass {p + 1} {reader:<15} {rate.per_second:>10,.0f} events/s "
+                    f"({rate.events:,} events in {rate.seconds:.2f} s)",
+                    flush=True,
+                )
     print()
     for reader in readers:
         print(summary(reader, rates[reader]))
