@@ -15,7 +15,9 @@ seeded topic (4 partitions, ~204-byte events):
   with no SLA policies (``bench/sla-none.yaml``: the same fold as the peers, plus the archive,
   stage history and handoff rows);
 - ``leadledger+sla``: the same with the default SLA policies (timers, derived ``sla.*``
-  events produced to Kafka, ``sla_timer`` rows): more work than any peer does.
+  events produced to Kafka, ``sla_timer`` rows): more work than any peer does;
+- ``leadledger-x2``: ``leadledger`` with two workers in one consumer group, two partitions
+  each: how far scaling out goes when both share the machine's cores with PostgreSQL.
 
 It prints each reader's sustained events/s (min / median / max over the passes) and
 leadledger's ratio to each, pass by pass and as the median of those ratios.
@@ -39,7 +41,7 @@ from services.embedded.procs import spawn_logged, stop_process
 HERE = Path(__file__).resolve().parent
 QUIX_VENV = HERE / ".venv-quix"
 NO_SLA = HERE / "sla-none.yaml"
-READERS = ("raw", "faust", "quix", "leadledger", "leadledger+sla")
+READERS = ("raw", "faust", "quix", "leadledger", "leadledger+sla", "leadledger-x2")
 
 
 def quix_python() -> Path:
@@ -91,11 +93,13 @@ def run_quix(st: Stack, topic: str, n: int, work: Path) -> Rate:
     return Rate.from_json(out.stdout.splitlines()[-1])
 
 
-def run_leadledger(sla: bool) -> Callable[[Stack, str, int, Path], Rate]:
+def run_leadledger(sla: bool, workers: int = 1) -> Callable[[Stack, str, int, Path], Rate]:
     def run(st: Stack, topic: str, n: int, work: Path) -> Rate:
         extra = {} if sla else {"sla_file": str(NO_SLA)}
         dsn = st.fresh_database()
-        return asyncio.run(measure(st.bootstrap, dsn, topic, n, work, overrides=extra))
+        return asyncio.run(
+            measure(st.bootstrap, dsn, topic, n, work, workers=workers, overrides=extra)
+        )
 
     return run
 
@@ -106,6 +110,7 @@ RUNNERS: dict[str, Callable[[Stack, str, int, Path], Rate]] = {
     "quix": run_quix,
     "leadledger": run_leadledger(sla=False),
     "leadledger+sla": run_leadledger(sla=True),
+    "leadledger-x2": run_leadledger(sla=False, workers=2),
 }
 
 
@@ -135,7 +140,7 @@ def main() -> None:
     for reader in readers:
         print(summary(reader, rates[reader]))
     print()
-    for mine in ("leadledger", "leadledger+sla"):
+    for mine in ("leadledger", "leadledger+sla", "leadledger-x2"):
         if mine not in rates:
             continue
         for peer in readers:
