@@ -50,9 +50,16 @@ def log_records(settings: Settings, history: History, ticks: list[datetime]) -> 
 
 
 async def publish_in_chunks(
-    settings: Settings, items: list[Item], chunks: int, pause: float, first_done: asyncio.Event
+    settings: Settings,
+    items: list[Item],
+    chunks: int,
+    pause: float,
+    first_done: asyncio.Event,
+    resume: asyncio.Event | None = None,
 ) -> None:
-    """Publish like a live upstream: in chunks with pauses; ``first_done`` after the first."""
+    """Publish like a live upstream: in chunks with pauses. ``first_done`` is set after the
+    first chunk, and the rest waits for ``resume`` if given: a processor slow to start (a loaded
+    machine) must still find most of the log unwritten, or the run would not be live."""
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=False, linger_ms=5
     )
@@ -65,7 +72,10 @@ async def publish_in_chunks(
                 for key, value, p, h in items[start : start + size]
             ]
             await asyncio.gather(*pending)
-            first_done.set()
+            if not first_done.is_set():
+                first_done.set()
+                if resume is not None:
+                    await resume.wait()
             await asyncio.sleep(pause)
     finally:
         await producer.stop()
@@ -164,8 +174,10 @@ async def test_live_replay_and_a_killed_run_produce_exactly_the_constructed_sla_
     replay = ProcessorHandle(runs["replay"], tmp_path, **quiet)
     with processor(runs["live"], tmp_path, **quiet) as live:
         crashy.start()
-        first_chunk = asyncio.Event()
-        upstream = asyncio.create_task(publish_in_chunks(fresh_topics, items, 20, 1.0, first_chunk))
+        first_chunk, go_on = asyncio.Event(), asyncio.Event()
+        upstream = asyncio.create_task(
+            publish_in_chunks(fresh_topics, items, 20, 1.0, first_chunk, go_on)
+        )
         try:
             await first_chunk.wait()
             # Live: the processor applies records while the rest of the log does not exist.
@@ -174,6 +186,7 @@ async def test_live_replay_and_a_killed_run_produce_exactly_the_constructed_sla_
                 seconds=60, what="the live run to start", watch=live,
             )  # fmt: skip
             assert not upstream.done(), "the history must still be being published"
+            go_on.set()
             await wait_until(
                 lambda: applied(databases["crashy"], "sla-crashy"), lambda n: n > total // 4,
                 seconds=240, what="a quarter of the log", watch=crashy, interval=0.05,
