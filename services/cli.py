@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from services import run_async
 from services.cli_attribution import attribution
 from services.cli_audit import audit
 from services.cli_feedback import feedback
@@ -76,7 +76,7 @@ def simulate(
 
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper())
-    n = asyncio.run(
+    n = run_async.run(
         run_simulator(
             settings.kafka_bootstrap,
             settings.events_topic,
@@ -139,7 +139,7 @@ def db_migrate() -> None:
         finally:
             await conn.close()
 
-    applied = asyncio.run(run())
+    applied = run_async.run(run())
     console.print(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
 
 

@@ -8,7 +8,6 @@ the API always agree; ``--format json`` prints exactly the API's body. Rendering
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from rich.console import Console
 
+from services import run_async
 from services.api.attribution_models import (
     AttributionReport,
     DealExplanation,
@@ -94,13 +94,13 @@ def attribution(
     reader = _reader_factory(models_file, models)
     try:
         if explain is not None:
-            found = asyncio.run(_with_reader(reader, lambda r: r.explain(explain, models, when)))
+            found = run_async.run(_with_reader(reader, lambda r: r.explain(explain, models, when)))
             if found is None:
                 console.print(f"[red]deal {explain!r} not found[/red] as of {when:%Y-%m-%d %H:%M}")
                 raise typer.Exit(1)
             _print_explanation(found, fmt)
             return
-        report = asyncio.run(
+        report = run_async.run(
             _with_reader(reader, lambda r: r.report(models, begin, finish, when, dimensions))
         )
     except UnknownModel as exc:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC
 from typing import Annotated
 
@@ -11,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services import run_async
 from services.api.audit_models import LeadTimeline, TimelineEntry
 from services.cli_format import duration
 from services.settings import Settings
@@ -98,7 +98,7 @@ def audit(
         finally:
             await pool.close()
 
-    timeline = asyncio.run(read())
+    timeline = run_async.run(read())
     if timeline is None:
         console.print(f"[red]lead {lead_id!r} not found[/red]")
         raise typer.Exit(1)

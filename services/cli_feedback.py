@@ -6,7 +6,6 @@ body), recomputed from the event archive.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from projections.closed_loop.feedback import Dimension
+from services import run_async
 from services.api.feedback import FeedbackReport, FeedbackRowOut, report
 from services.api.periods import period
 from services.cli_format import emit
@@ -49,7 +49,7 @@ def feedback(
         begin, finish = period(start, end, datetime.now(UTC))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    body = asyncio.run(_read(begin, finish, cast(Dimension, by)))
+    body = run_async.run(_read(begin, finish, cast(Dimension, by)))
     emit(body, fmt, console, csv=lambda: feedback_csv(body), tables=lambda: [feedback_table(body)])
 
 

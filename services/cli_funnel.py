@@ -8,7 +8,6 @@ body. Rendering is in ``services.funnel_render``, the chart in ``services.charts
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from rich.console import Console
 from events.funnel import Funnel
 from projections.funnel_lead import Dimension
 from projections.funnel_report import FunnelQuery
+from services import run_async
 from services.api.funnel_models import FunnelReport
 from services.api.periods import parse_time, period
 from services.cli_format import emit
@@ -100,7 +100,7 @@ def funnel(
             FunnelQuery(begin, finish, when, dims, previous=compare is not None, cohorts=cohorts)
         )
 
-    report = asyncio.run(with_pool(run))
+    report = run_async.run(with_pool(run))
     print_report(report, fmt)
     if chart is not None:
         from services.charts import funnel_chart

@@ -5,7 +5,6 @@ zero rate, no won deal), 2 for bad options."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,6 +13,7 @@ import typer
 from rich.console import Console
 
 from events.funnel import Funnel
+from services import run_async
 from services.api.funnel_flow import plan_request
 from services.api.periods import parse_time
 from services.api.plan_models import PlanReport
@@ -66,7 +66,7 @@ def plan(
 
         return await Planner(PostgresFunnelReader(pool, funnel), target).plan(asked)
 
-    report = asyncio.run(with_pool(run))
+    report = run_async.run(with_pool(run))
     _print(report, fmt)
     if chart is not None:
         from services.charts import plan_chart

@@ -8,7 +8,6 @@ prints results. Exit codes: 0 done (and, with ``--verify``, identical), 1 a veri
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -32,6 +31,7 @@ from events.attribution_config import AttributionConfig, load_attribution
 from events.funnel import Funnel, load_funnel
 from events.sla_config import load_sla
 from projections.sla import compile_rules
+from services import run_async
 from services.api.periods import parse_time
 from services.processor.pipeline import Limits
 from services.progress_bar import bar_callback
@@ -138,7 +138,7 @@ def replay_cmd(
         else ArchiveSource(s.database_url, plan.topic, s.processor_id, batch_size)
     )
     try:
-        result = asyncio.run(_run(plan, src, source))
+        result = run_async.run(_run(plan, src, source))
     except SchemaExists as exc:
         raise _fail(str(exc)) from None
     except LookupError as exc:
@@ -147,7 +147,7 @@ def replay_cmd(
         raise _fail(f"{type(exc).__name__}: {exc}") from None
     _summary(result, schema, source)
     if verify:
-        ok = asyncio.run(_verify(s.database_url, schema, limit))
+        ok = run_async.run(_verify(s.database_url, schema, limit))
         if not ok:
             raise typer.Exit(1)
 
@@ -215,7 +215,7 @@ def diff_cmd(
     except BadSchemaName as exc:
         raise _fail(str(exc)) from None
     try:
-        result = asyncio.run(_diff(s, left, right, limit, models_file))
+        result = run_async.run(_diff(s, left, right, limit, models_file))
     except (LookupError, ValueError) as exc:
         raise _fail(str(exc)) from None
     lefts, rights, diffs = result
@@ -275,7 +275,7 @@ def archive_restore(
                                  progress=bar_callback(bar, task))  # fmt: skip
 
     try:
-        result = asyncio.run(run())
+        result = run_async.run(run())
     except (TopicNotEmpty, ValueError) as exc:
         raise _fail(str(exc)) from None
     except (OSError, asyncpg.PostgresError) as exc:

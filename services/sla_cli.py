@@ -7,7 +7,6 @@ with fixed data.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time, timedelta
@@ -18,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services import run_async
 from services.api.sla_models import OpenStatus, SlaOpenPage, SlaSummary
 from services.cli_format import duration
 from services.settings import Settings
@@ -99,7 +99,7 @@ def board(
                 limit=limit,
             )  # fmt: skip
 
-    console.print(board_table(asyncio.run(read())))
+    console.print(board_table(run_async.run(read())))
 
 
 @sla_app.command("report")
@@ -113,7 +113,7 @@ def report(
         async with _reader() as reader:
             return await reader.summary(_utc(start), _utc(end or datetime.now(UTC)))
 
-    for table in report_tables(asyncio.run(read())):
+    for table in report_tables(run_async.run(read())):
         console.print(table)
 
 

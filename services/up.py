@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
+from services import run_async
 from services.embedded.postgres import EmbeddedPostgres
 from services.embedded.procs import spawn_logged, stop_process, wait_for_port
 from services.embedded.tansu import TansuBroker
@@ -87,7 +88,7 @@ def run_stack(settings: Settings, *, demo: bool, rate: float, speedup: float) ->
             asyncio.run(ensure_topics(bootstrap, leadledger_topics(settings)))
             console.print(f"  topics ready: {', '.join(leadledger_topics(settings))}")
             if settings.embedded:
-                restored = asyncio.run(restore_history(settings, pg.dsn, bootstrap, console))
+                restored = run_async.run(restore_history(settings, pg.dsn, bootstrap, console))
                 if restored is not None:
                     console.print(f"  restored {restored.events:,} events, {restored.rejected:,}"
                                   f" rejected records and {restored.ticks:,} ticks")  # fmt: skip
