@@ -77,7 +77,9 @@ async def run(events: int, passes: int, batch_size: int) -> None:
                   f" {rss.peak:,.0f} MiB (from {rss.base:,.0f}); load"
                   f" {os.getloadavg()[0]:.2f}")  # fmt: skip
             print(f"  write CPU per table: {per_table}")
-            print(f"  digest {await _digest(dsn, plan.schema)}")
+            t0 = time.perf_counter()
+            digest = await _digest(dsn, plan.schema)
+            print(f"  digest {digest} in {time.perf_counter() - t0:.1f}s")
             # The result holds the pass's whole folded state: left referenced, it stays
             # resident through the next pass, inflating its peak RSS and slowing its raw
             # reader (every collection walks it).

@@ -1,13 +1,31 @@
-"""Reading registered projections out of a schema, for digests, ``--verify`` and ``diff``."""
+"""Reading registered projections out of a schema, for digests, ``--verify`` and ``diff``.
+
+Nothing here holds a whole table in memory, on either side: rows stream through a
+server-side cursor, a digest keeps only each row's encoded bytes (it must sort them), and a
+comparison lets PostgreSQL find the differing rows (``EXCEPT ALL``, which spills to disk past
+``work_mem``) and brings back only the counts and the first ``limit`` differing keys. At a
+million events the tables are millions of rows; read whole, both sides at once, they took
+gigabytes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 import asyncpg
 
-from services.replay.digest import Row, TableDiff, TableDigest, compare, table_digest
+from services.replay.digest import (
+    DiffSample,
+    TableDiff,
+    TableDigest,
+    encode_row,
+    encoded_digest,
+)
 from services.replay.projections import DIGEST_IGNORED, Projection
+
+#: rows per cursor fetch
+CHUNK = 10_000
+_ONLY = ("leadledger_only_left", "leadledger_only_right")
 
 
 async def compared_columns(conn: asyncpg.Connection, schema: str, table: str) -> list[str]:
@@ -22,15 +40,35 @@ async def compared_columns(conn: asyncpg.Connection, schema: str, table: str) ->
     return [r["column_name"] for r in rows if r["column_name"] not in DIGEST_IGNORED]
 
 
-async def table_rows(
+def _select(columns: Sequence[str]) -> str:
+    # As PostgreSQL prints them, so that a timestamp, a double or an array compares exactly
+    # as stored (services.replay.digest).
+    return ", ".join(f'"{c}"::text AS "{c}"' for c in columns)
+
+
+def _names(columns: Sequence[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+async def _chunks(conn: asyncpg.Connection, sql: str) -> AsyncIterator[list[asyncpg.Record]]:
+    """The query's rows, ``CHUNK`` at a time (a cursor needs a transaction)."""
+    async with conn.transaction():
+        cursor = await conn.cursor(sql)
+        while rows := await cursor.fetch(CHUNK):
+            yield rows
+
+
+async def table_digest_of(
     conn: asyncpg.Connection, schema: str, table: str, columns: Sequence[str]
-) -> list[Row]:
-    """Every row of ``schema.table`` as text values of ``columns``."""
-    if not columns:
-        return []
-    select = ", ".join(f'"{c}"::text' for c in columns)
-    rows = await conn.fetch(f'SELECT {select} FROM "{schema}"."{table}"')
-    return [tuple(r) for r in rows]
+) -> TableDigest:
+    """The digest of ``schema.table`` over ``columns`` (no columns: the table is missing, and
+    digests empty)."""
+    encoded: list[bytes] = []
+    if columns:
+        sql = f'SELECT {_select(columns)} FROM "{schema}"."{table}"'
+        async for rows in _chunks(conn, sql):
+            encoded.extend(encode_row(list(r)) for r in rows)
+    return encoded_digest(table, encoded)
 
 
 async def digest_schema(
@@ -40,8 +78,48 @@ async def digest_schema(
     out = []
     for p in projections:
         columns = await compared_columns(conn, schema, p.table)
-        out.append(table_digest(p.table, await table_rows(conn, schema, p.table, columns)))
+        out.append(await table_digest_of(conn, schema, p.table, columns))
     return out
+
+
+async def diff_tables(
+    conn: asyncpg.Connection,
+    table: str,
+    columns: Sequence[str],
+    key: Sequence[str],
+    left: str | None,
+    right: str | None,
+    limit: int,
+) -> TableDiff:
+    """``services.replay.digest.compare`` of ``left.table`` and ``right.table`` (a schema of
+    None: the table is missing there, and compares as empty), done in PostgreSQL."""
+    missing = [k for k in key if k not in columns]
+    if missing or not key:
+        raise ValueError(f"{table}: key columns {missing or key} are not compared columns")
+    sel, cols, keys = _select(columns), _names(columns), _names(key)
+    sources = [f'SELECT {sel} FROM "{s}"."{table}"' if s else None for s in (left, right)]
+    async with conn.transaction():
+        for side, (mine, other) in enumerate((sources, sources[::-1])):
+            # The temporary tables go with the transaction, on error too.
+            query = mine if other is None else f"{mine} EXCEPT ALL {other}"
+            if mine is None:  # typed as the other side, and empty
+                query = "SELECT " + ", ".join(f'NULL::text AS "{c}"' for c in columns)
+                query += " WHERE false"
+            await conn.execute(f"CREATE TEMP TABLE {_ONLY[side]} ON COMMIT DROP AS {query}")
+        # Sides as bits, as in digest.kind_counts: 3 = on both (changed), 1 left, 2 right.
+        changed, removed, added = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE s = 3), count(*) FILTER (WHERE s = 1),"
+            " count(*) FILTER (WHERE s = 2) FROM (SELECT bit_or(side) AS s FROM"
+            f" (SELECT {keys}, 1 AS side FROM {_ONLY[0]}"
+            f" UNION ALL SELECT {keys}, 2 FROM {_ONLY[1]}) AS u GROUP BY {keys}) AS g"
+        )
+        sample = DiffSample([list(columns).index(k) for k in key], limit)
+        if changed or removed or added:
+            both = f"SELECT 0, {cols} FROM {_ONLY[0]} UNION ALL SELECT 1, {cols} FROM {_ONLY[1]}"
+            async for rows in _chunks(conn, both):
+                for r in rows:
+                    sample.add(r[0], tuple(r)[1:])
+    return TableDiff(table, tuple(columns), tuple(key), changed, removed, added, sample.changes())
 
 
 async def compare_schemas(
@@ -60,14 +138,14 @@ async def compare_schemas(
         lschema = overrides.get(p.table, left)
         lcols = await compared_columns(conn, lschema, p.table)
         rcols = await compared_columns(conn, right, p.table)
-        columns = [c for c in rcols if c in lcols] if lcols else rcols
         # A table missing on one side (an older schema) compares as empty.
-        lrows = await table_rows(conn, lschema, p.table, columns) if lcols else []
-        rrows = await table_rows(conn, right, p.table, columns) if rcols else []
-        lefts.append(table_digest(p.table, lrows))
-        rights.append(table_digest(p.table, rrows))
+        columns = [c for c in rcols if c in lcols] if lcols and rcols else lcols or rcols
+        lefts.append(await table_digest_of(conn, lschema, p.table, columns if lcols else []))
+        rights.append(await table_digest_of(conn, right, p.table, columns if rcols else []))
         if columns:
-            diffs.append(compare(p.table, columns, p.key, lrows, rrows, limit))
+            diffs.append(await diff_tables(conn, p.table, columns, p.key,
+                                           lschema if lcols else None,
+                                           right if rcols else None, limit))  # fmt: skip
         else:  # the table exists on neither side
             diffs.append(TableDiff(p.table, (), p.key))
     return lefts, rights, diffs

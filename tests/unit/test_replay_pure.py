@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gc
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from events.codec import encode
 from events.tick import TICK_HEADERS, encode_tick
@@ -15,7 +18,15 @@ from services.processor.ports import BatchWrite
 from services.processor.records import Checkpoint, Record
 from services.processor.sla_engine import SlaWrite
 from services.replay.cut import AsOfCut, record_time
-from services.replay.digest import changed_columns, compare, overall_digest, table_digest
+from services.replay.digest import (
+    DiffSample,
+    changed_columns,
+    compare,
+    encode_row,
+    kind_counts,
+    overall_digest,
+    table_digest,
+)
 from services.replay.engine import _no_cycle_collection
 from services.replay.memory import MemoryStore
 from services.replay.schema import BadSchemaName, check_name, default_name
@@ -161,3 +172,35 @@ def test_a_replay_started_with_the_collector_off_leaves_it_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@given(st.permutations(list(range(12))))
+def test_the_diff_sample_keeps_the_same_first_keys_whatever_order_rows_stream_in(
+    order: list[int],
+) -> None:
+    rows = [(i % 2, (f"k{i % 6}", str(i))) for i in range(12)]
+    sample = DiffSample([0], limit=3)
+    for i in order:
+        sample.add(*rows[i])
+    changes = sample.changes()
+    assert [c.key for c in changes] == [("k0",), ("k1",), ("k2",)]
+    assert changes[0].before == (("k0", "0"), ("k0", "6"))
+    assert changes[1].after == (("k1", "1"), ("k1", "7"))
+
+
+def test_kind_counts_name_a_key_on_both_sides_changed() -> None:
+    keys = [(("a",), 0), (("a",), 1), (("b",), 0), (("b",), 0), (("c",), 1)]
+    assert kind_counts(keys) == (1, 1, 1)
+
+
+def test_an_encoded_row_holds_little_more_memory_than_its_bytes() -> None:
+    row = ("L-000001", "3", "mql", "marketing", "2026-10-01 12:00:00+00", None)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [encode_row(row) for _ in range(1000)]
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # orjson's own output would hold its ~4 KB working buffer per row (see encode_row).
+    assert held < 1000 * (len(kept[0]) + 200)
