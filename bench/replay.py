@@ -2,8 +2,9 @@
 
 On its own embedded Tansu + PostgreSQL it seeds a topic of ~200-byte lead events (4
 partitions, ``bench/common.py: lead_events``; in a child process, so that the peak RSS printed
-is the replay's and not the seeder's: building and sending 1M records grew this process by
-~4 GB that it never gave back), measures the raw limit over that same topic
+is the replay's and not the seeder's: building and sending 1M records once grew this
+process by ~4 GB, most of it orjson's unshrunk output buffers, see ``encode_row`` in
+``services/replay/digest.py``), measures the raw limit over that same topic
 (``getmany`` + ``orjson.loads`` + a dict fold, ``bench/common.py: raw_limit``), then runs the
 real replay engine (``services.replay.engine.replay``: the live BatchPipeline with the SLA and
 closed-loop engines over an in-memory store, then the bulk COPY of every read model) several
@@ -21,7 +22,6 @@ import multiprocessing
 import os
 import resource
 import statistics
-import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -79,13 +79,13 @@ async def run(events: int, passes: int, batch_size: int) -> None:
             print(f"  write CPU per table: {per_table}")
             t0 = time.perf_counter()
             digest = await _digest(dsn, plan.schema)
-            print(f"  digest {digest} in {time.perf_counter() - t0:.1f}s")
+            print(f"  digest {digest} in {time.perf_counter() - t0:.1f}s (RSS peak of pass"
+                  f" and digest {rss.peak:,.0f} MiB)")  # fmt: skip
             # The result holds the pass's whole folded state: left referenced, it stays
             # resident through the next pass, inflating its peak RSS and slowing its raw
             # reader (every collection walks it).
             del result
             gc.collect()
-        rss.stop = True
     print(summary("raw limit (getmany+orjson+dict)", raw))
     print(summary("replay (fold + bulk COPY)", rates))
     print(f"ratio of medians: {statistics.median(rates) / statistics.median(raw):.1%}"
@@ -139,27 +139,30 @@ def _seed(bootstrap: str, topic: str, events: int) -> None:
     asyncio.run(go())
 
 
-class _RssPeak(threading.Thread):
-    """Samples this process's resident set every 50 ms: the peak of the current pass."""
+class _RssPeak:
+    """The kernel's high-water mark of this process's resident set (``VmHWM``), reset at the
+    start of each pass (``/proc/self/clear_refs``, Linux 4.0+). A sampling thread missed
+    peaks: it needs the GIL, which the fold holds."""
 
     def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.base = self.peak = 0.0
-        self.stop = False
-        self.start()
+        self.base = 0.0
 
     def start_pass(self) -> None:
-        self.base = self.peak = _rss_mib()
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        self.base = _status_mib("VmRSS")
 
-    def run(self) -> None:
-        while not self.stop:
-            self.peak = max(self.peak, _rss_mib())
-            time.sleep(0.05)
+    @property
+    def peak(self) -> float:
+        return _status_mib("VmHWM")
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def _status_mib(field: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB
+    raise LookupError(field)
 
 
 def main() -> None:
