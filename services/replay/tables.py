@@ -10,6 +10,7 @@ gigabytes.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 import asyncpg
@@ -25,7 +26,7 @@ from services.replay.projections import DIGEST_IGNORED, Projection
 
 #: rows per cursor fetch
 CHUNK = 10_000
-_ONLY = ("leadledger_only_left", "leadledger_only_right")
+_CALLS = itertools.count()
 
 
 async def compared_columns(conn: asyncpg.Connection, schema: str, table: str) -> list[str]:
@@ -98,24 +99,28 @@ async def diff_tables(
         raise ValueError(f"{table}: key columns {missing or key} are not compared columns")
     sel, cols, keys = _select(columns), _names(columns), _names(key)
     sources = [f'SELECT {sel} FROM "{s}"."{table}"' if s else None for s in (left, right)]
+    n = next(_CALLS)
+    only = (f"leadledger_only_left_{n}", f"leadledger_only_right_{n}")
     async with conn.transaction():
         for side, (mine, other) in enumerate((sources, sources[::-1])):
-            # The temporary tables go with the transaction, on error too.
+            # The temporary tables go with the transaction, on error too. Named afresh per
+            # call: inside a caller's transaction this one is a savepoint, whose release
+            # drops nothing, and an earlier call's cursor may still hold its tables.
             query = mine if other is None else f"{mine} EXCEPT ALL {other}"
             if mine is None:  # typed as the other side, and empty
                 query = "SELECT " + ", ".join(f'NULL::text AS "{c}"' for c in columns)
                 query += " WHERE false"
-            await conn.execute(f"CREATE TEMP TABLE {_ONLY[side]} ON COMMIT DROP AS {query}")
+            await conn.execute(f"CREATE TEMP TABLE {only[side]} ON COMMIT DROP AS {query}")
         # Sides as bits, as in digest.kind_counts: 3 = on both (changed), 1 left, 2 right.
         changed, removed, added = await conn.fetchrow(
             "SELECT count(*) FILTER (WHERE s = 3), count(*) FILTER (WHERE s = 1),"
             " count(*) FILTER (WHERE s = 2) FROM (SELECT bit_or(side) AS s FROM"
-            f" (SELECT {keys}, 1 AS side FROM {_ONLY[0]}"
-            f" UNION ALL SELECT {keys}, 2 FROM {_ONLY[1]}) AS u GROUP BY {keys}) AS g"
+            f" (SELECT {keys}, 1 AS side FROM {only[0]}"
+            f" UNION ALL SELECT {keys}, 2 FROM {only[1]}) AS u GROUP BY {keys}) AS g"
         )
         sample = DiffSample([list(columns).index(k) for k in key], limit)
         if changed or removed or added:
-            both = f"SELECT 0, {cols} FROM {_ONLY[0]} UNION ALL SELECT 1, {cols} FROM {_ONLY[1]}"
+            both = f"SELECT 0, {cols} FROM {only[0]} UNION ALL SELECT 1, {cols} FROM {only[1]}"
             async for rows in _chunks(conn, both):
                 for r in rows:
                     sample.add(r[0], tuple(r)[1:])

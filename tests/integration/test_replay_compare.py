@@ -78,3 +78,14 @@ async def test_a_table_missing_on_one_side_compares_as_empty(conn: asyncpg.Conne
     assert diffs == [compare("t", ("k", "v", "n"), ("k",), _text(LEFT), [])]
     _, _, back = await tables.compare_schemas(conn, "r", "l", [T])
     assert (back[0].added, back[0].removed) == (diffs[0].removed, 0)
+
+
+async def test_tables_compare_one_after_another_inside_an_open_transaction(
+    conn: asyncpg.Connection,
+) -> None:
+    await _fill(conn, "l", LEFT)
+    await _fill(conn, "r", RIGHT)
+    async with conn.transaction():
+        _, _, diffs = await tables.compare_schemas(conn, "l", "r", [T, T])
+    assert diffs[0] == diffs[1]
+    assert not diffs[0].equal
