@@ -204,3 +204,23 @@ def test_an_encoded_row_holds_little_more_memory_than_its_bytes() -> None:
         tracemalloc.stop()
     # orjson's own output would hold its ~4 KB working buffer per row (see encode_row).
     assert held < 1000 * (len(kept[0]) + 200)
+
+
+def test_a_canonical_archive_record_holds_little_more_memory_than_its_value() -> None:
+    from services.replay.sources import ArchiveSource
+
+    source = ArchiveSource("postgresql://unused", "lead-events", "test", 100, canonical=True)
+    row = {
+        "payload": '{"type": "lead.created", "id": "e-1", "subject": "L-000001"}',
+        "raw": None, "hk": None, "hv": None, "key": b"L-000001", "p": 0, "o": 7, "ts": 1,
+    }  # fmt: skip
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [source._record(row) for _ in range(1000)]  # type: ignore[arg-type]
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept[0].value == b'{"id":"e-1","subject":"L-000001","type":"lead.created"}'
+    # The Record, its key and value: a few hundred bytes, not orjson's 4 KB buffer each.
+    assert held < 1000 * 600
