@@ -217,7 +217,7 @@ def test_a_canonical_archive_record_holds_little_more_memory_than_its_value() ->
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        kept = [source._record(row) for _ in range(1000)]  # type: ignore[arg-type]
+        kept = [source._record(row) for _ in range(1000)]
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
