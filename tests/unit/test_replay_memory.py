@@ -87,3 +87,21 @@ def test_the_row_count_of_a_copy_is_read_from_its_command_tag() -> None:
     assert _copied("COPY 200004") == 200_004
     with pytest.raises(ValueError, match="unexpected COPY status"):
         _copied("INSERT 0 1")
+
+
+async def test_the_leads_committed_least_recently_are_the_ones_packed() -> None:
+    store = MemoryStore(keep_leads=2)
+    leads = {lid: fold(lid, [created(lid, at(i))], FUNNEL) for i, lid in enumerate("ABC")}
+
+    async def commit(offset: int, *lead_ids: str) -> None:
+        batch = BatchWrite("t", [], [leads[x] for x in lead_ids], [], {0: Checkpoint(offset, T0)})
+        await store.commit(batch, {})
+
+    await commit(0, "A", "B")
+    await commit(1, "A")  # B is now the least recently committed
+    await commit(2, "C")
+    assert list(store.state.leads) == ["A", "C"]
+    assert list(store.state.packed) == ["B"]
+    await commit(3, "B")  # unpacked by the pipeline, committed again: A goes
+    assert list(store.state.leads) == ["C", "B"]
+    assert list(store.state.packed) == ["A"]
