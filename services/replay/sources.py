@@ -23,6 +23,7 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from events.json_bytes import dumps_to_keep
 from events.tick import TICK_HEADERS, encode_tick
 from services.processor.records import Record
 
@@ -133,9 +134,6 @@ class LiveCheckpoint:
     stream_time: datetime | None
 
 
-_SORTED = orjson.OPT_SORT_KEYS
-
-
 class ArchiveSource:
     """The archived records of ``topic`` in offset order, re-encoded as Kafka records.
 
@@ -243,9 +241,8 @@ class ArchiveSource:
         if payload is None:
             value = bytes(row["raw"])
         elif self.canonical:
-            # Copied out: orjson returns its ~4 KB working buffer as the bytes object, and a
-            # batch holds every record's value (20,000 of them: 80 MB of buffers).
-            value = bytes(memoryview(orjson.dumps(orjson.loads(payload), option=_SORTED)))
+            # Kept: a batch holds every record's value.
+            value = dumps_to_keep(orjson.loads(payload), orjson.OPT_SORT_KEYS)
         else:
             value = payload.encode()
         keys, values = row["hk"], row["hv"]

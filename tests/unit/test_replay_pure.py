@@ -30,6 +30,7 @@ from services.replay.digest import (
 from services.replay.engine import _no_cycle_collection
 from services.replay.memory import MemoryStore
 from services.replay.schema import BadSchemaName, check_name, default_name
+from services.replay.sources import ArchiveSource
 from tests.unit.factories import created
 
 T0 = datetime(2026, 10, 1, 12, tzinfo=UTC)
@@ -202,13 +203,11 @@ def test_an_encoded_row_holds_little_more_memory_than_its_bytes() -> None:
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    # orjson's own output would hold its ~4 KB working buffer per row (see encode_row).
+    # orjson's own output would hold its ~4 KB working buffer per row (events/json_bytes.py).
     assert held < 1000 * (len(kept[0]) + 200)
 
 
 def test_a_canonical_archive_record_holds_little_more_memory_than_its_value() -> None:
-    from services.replay.sources import ArchiveSource
-
     source = ArchiveSource("postgresql://unused", "lead-events", "test", 100, canonical=True)
     row = {
         "payload": '{"type": "lead.created", "id": "e-1", "subject": "L-000001"}',
