@@ -3,8 +3,8 @@
 On its own embedded Tansu + PostgreSQL it seeds a topic of ~200-byte lead events (4
 partitions, ``bench/common.py: lead_events``; in a child process, so that the peak RSS printed
 is the replay's and not the seeder's: building and sending 1M records once grew this
-process by ~4 GB, most of it orjson's unshrunk output buffers, see ``encode_row`` in
-``services/replay/digest.py``), measures the raw limit over that same topic
+process by ~4 GB, most of it orjson's unshrunk output buffers, see
+``events/json_bytes.py``), measures the raw limit over that same topic
 (``getmany`` + ``orjson.loads`` + a dict fold, ``bench/common.py: raw_limit``), then runs the
 real replay engine (``services.replay.engine.replay``: the live BatchPipeline with the SLA and
 closed-loop engines over an in-memory store, then the bulk COPY of every read model) several

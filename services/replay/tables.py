@@ -68,7 +68,7 @@ async def table_digest_of(
     if columns:
         sql = f'SELECT {_select(columns)} FROM "{schema}"."{table}"'
         async for rows in _chunks(conn, sql):
-            encoded.extend(encode_row(list(r)) for r in rows)
+            encoded.extend(encode_row(r) for r in rows)
     return encoded_digest(table, encoded)
 
 
@@ -94,9 +94,7 @@ async def diff_tables(
 ) -> TableDiff:
     """``services.replay.digest.compare`` of ``left.table`` and ``right.table`` (a schema of
     None: the table is missing there, and compares as empty), done in PostgreSQL."""
-    missing = [k for k in key if k not in columns]
-    if missing or not key:
-        raise ValueError(f"{table}: key columns {missing or key} are not compared columns")
+    _check_key(table, columns, key)
     sel, cols, keys = _select(columns), _names(columns), _names(key)
     sources = [f'SELECT {sel} FROM "{s}"."{table}"' if s else None for s in (left, right)]
     n = next(_CALLS)
@@ -127,6 +125,12 @@ async def diff_tables(
     return TableDiff(table, tuple(columns), tuple(key), changed, removed, added, sample.changes())
 
 
+def _check_key(table: str, columns: Sequence[str], key: Sequence[str]) -> None:
+    missing = [k for k in key if k not in columns]
+    if missing or not key:
+        raise ValueError(f"{table}: key columns {missing or key} are not compared columns")
+
+
 async def compare_schemas(
     conn: asyncpg.Connection,
     left: str,
@@ -153,6 +157,7 @@ async def compare_schemas(
             # SHA-256 over each side's sorted rows, every row's every compared column: equal
             # digests are equal rows (the digest is the row-by-row check). Reading both
             # tables again for EXCEPT ALL would only confirm it, at twice the cost.
+            _check_key(p.table, columns, p.key)
             diffs.append(TableDiff(p.table, tuple(columns), p.key))
         elif columns:
             diffs.append(await diff_tables(conn, p.table, columns, p.key,
