@@ -6,11 +6,14 @@ is the replay's and not the seeder's: building and sending 1M records once grew 
 process by ~4 GB, most of it orjson's unshrunk output buffers, see
 ``events/json_bytes.py``), measures the raw limit over that same topic
 (``getmany`` + ``orjson.loads`` + a dict fold, ``bench/common.py: raw_limit``), then runs the
-real replay engine (``services.replay.engine.replay``: the live BatchPipeline with the SLA and
-closed-loop engines over an in-memory store, then the bulk COPY of every read model) several
-passes, each into a fresh schema. Replay rates include the final write.
+real replay engine as ``leadledger replay`` runs it (``services.replay.parallel``: with
+``--workers`` processes, by default one per core, each folding its share of the partitions
+through the live BatchPipeline with the SLA and closed-loop engines over an in-memory store;
+then this process's bulk COPY of every read model) several passes, each into a fresh schema.
+Replay rates include the final write. ``--workers 1`` is the fold in this process alone.
 
     .venv/bin/python -m bench.replay [--events 1000000] [--passes 3] [--batch-size 20000]
+        [--workers N]
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from events.funnel import load_funnel
 from events.sla_config import load_sla
 from projections.sla import compile_rules
 from services.replay.digest import overall_digest
-from services.replay.engine import ReplayPlan, replay
+from services.replay.engine import ReplayPlan
+from services.replay.parallel import replay_parallel
 from services.replay.projections import PROJECTIONS
 from services.replay.schema import connect_in
 from services.replay.sources import KafkaSource
@@ -40,7 +44,7 @@ from services.replay.tables import digest_schema
 from services.settings import Settings
 
 
-async def run(events: int, passes: int, batch_size: int) -> None:
+async def run(events: int, passes: int, batch_size: int, workers: int) -> None:
     print(machine())
     with stack() as s:
         started = time.perf_counter()
@@ -64,16 +68,17 @@ async def run(events: int, passes: int, batch_size: int) -> None:
             t0 = time.perf_counter()
             rss.start_pass()
             tables = _TableCpu()
-            result = await replay(plan, KafkaSource(s.bootstrap, topic, batch_size),
-                                  on_table=tables)  # fmt: skip
+            result = await replay_parallel(plan, KafkaSource(s.bootstrap, topic, batch_size),
+                                           workers, on_table=tables)  # fmt: skip
             seconds = time.perf_counter() - t0
             per_table = tables.per_table(result.write_cpu)
             rates.append(result.records / seconds)
             print(f"pass {n + 1}: raw {raw_limit_rate:,.0f} ev/s; replay {result.records:,}"
                   f" records in {seconds:.1f}s (fold {result.read_seconds:.1f}s, write"
                   f" {result.write_seconds:.1f}s) = {rates[-1]:,.0f} ev/s,"
-                  f" {rates[-1] / raw_limit_rate:.1%} of raw; CPU of this process: fold"
-                  f" {result.read_cpu:.1f}s, write {result.write_cpu:.1f}s; RSS peak"
+                  f" {rates[-1] / raw_limit_rate:.1%} of raw; {result.workers} fold"
+                  f" process(es){'' if result.fallback is None else ' (' + result.fallback + ')'};"
+                  f" CPU: fold {result.read_cpu:.1f}s, write {result.write_cpu:.1f}s; RSS peak"
                   f" {rss.peak:,.0f} MiB (from {rss.base:,.0f}); load"
                   f" {os.getloadavg()[0]:.2f}")  # fmt: skip
             print(f"  write CPU per table: {per_table}")
@@ -170,8 +175,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=20_000)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="fold processes (default: one per core, as leadledger replay)",
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.events, args.passes, args.batch_size))
+    asyncio.run(run(args.events, args.passes, args.batch_size, args.workers))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from events.funnel import load_funnel
 from events.sla_config import load_sla
 from projections.sla import compile_rules
 from services.processor.records import Record
-from services.replay.engine import KEEP_LEADS, ReplayPlan, _no_cycle_collection, fold_source
+from services.replay.engine import KEEP_LEADS, ReplayPlan, fold_source, no_cycle_collection
 from services.replay.projections import PROJECTIONS
 
 
@@ -53,7 +53,7 @@ class ListSource:
 async def one_pass(
     plan: ReplayPlan, recs: list[Record], batch_size: int, keep_leads: int
 ) -> tuple[float, float, str]:
-    with _no_cycle_collection():
+    with no_cycle_collection():
         result = await fold_source(plan, ListSource(recs, batch_size), keep_leads=keep_leads)
         cpu = time.process_time()
         tables = [(p.table, list(p.rows(result.state))) for p in PROJECTIONS]

@@ -8,6 +8,7 @@ prints results. Exit codes: 0 done (and, with ``--verify``, identical), 1 a veri
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -36,8 +37,9 @@ from services.api.periods import parse_time
 from services.processor.pipeline import Limits
 from services.progress_bar import bar_callback
 from services.replay.digest import overall_digest
-from services.replay.engine import ReplayPlan, ReplayResult, Source, replay
+from services.replay.engine import ReplayPlan, ReplayResult
 from services.replay.live_credits import live_credit_table
+from services.replay.parallel import PartitionedSource, WorkerFailed, replay_parallel
 from services.replay.projections import PROJECTIONS, VERIFIED
 from services.replay.render import diff_json, digest_table, print_diffs
 from services.replay.restore import RestoreResult, TopicNotEmpty, restore
@@ -110,6 +112,12 @@ def replay_cmd(
         typer.Option("--attribution", help="Attribution models YAML for the credit table."),
     ] = None,
     limit: Annotated[int, typer.Option(help="Differing rows listed per table.")] = 10,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Processes that fold, each over some of the partitions (0: one per core)."
+        ),
+    ] = 0,
 ) -> None:
     """Rebuild every read model from history into a fresh schema (the live one is untouched)."""
     s = Settings()
@@ -132,16 +140,18 @@ def replay_cmd(
         as_of=cut, attribution=models, replace=replace_schema, source=source,
         email_hmac_key=s.email_hmac_key.get_secret_value().encode(),
     )  # fmt: skip
-    src: Source = (
+    src: PartitionedSource = (
         KafkaSource(s.kafka_bootstrap, plan.topic, batch_size)
         if source == "kafka"
         else ArchiveSource(s.database_url, plan.topic, s.processor_id, batch_size)
     )
     try:
-        result = run_async.run(_run(plan, src, source))
+        result = run_async.run(_run(plan, src, source, workers or os.cpu_count() or 1))
     except SchemaExists as exc:
         raise _fail(str(exc)) from None
     except LookupError as exc:
+        raise _fail(str(exc)) from None
+    except WorkerFailed as exc:
         raise _fail(str(exc)) from None
     except (OSError, asyncpg.PostgresError) as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from None
@@ -152,26 +162,29 @@ def replay_cmd(
             raise typer.Exit(1)
 
 
-async def _run(plan: ReplayPlan, src: Source, source: str) -> ReplayResult:
+async def _run(plan: ReplayPlan, src: PartitionedSource, source: str, workers: int) -> ReplayResult:
     with events_progress() as bar:
         task = bar.add_task(f"replay {source} -> {plan.schema}", total=None, rate="-")
-        result = await replay(plan, src, bar_callback(bar, task))
+        result = await replay_parallel(plan, src, workers, bar_callback(bar, task))
         bar.update(task, completed=bar.tasks[task].total or result.records)
     return result
 
 
 def _summary(result: ReplayResult, schema: str, source: str) -> None:
-    st = result.state
+    c = result.counts
     rate = result.records / result.seconds if result.seconds else 0.0
     console.print(
         f"replayed {result.records:,} records from {source} into schema [bold]{schema}[/bold]:"
-        f" {st.accepted:,} accepted, {len(st.rejected):,} rejected, {result.ticks:,} ticks"
+        f" {c.accepted:,} accepted, {c.rejected:,} rejected, {result.ticks:,} ticks"
         + (f", {result.cut:,} after the as-of cut" if result.cut else "")
-        + f"; {st.lead_count:,} leads, {st.timer_count:,} SLA timers, {len(st.credits):,} credit"
-        f" rows; {st.derived:,} derived events not republished"
+        + f"; {c.leads:,} leads, {c.timers:,} SLA timers, {c.credits:,} credit"
+        f" rows; {c.derived:,} derived events not republished"
     )
+    if result.fallback is not None:
+        console.print(f"[yellow]folded in one process:[/yellow] {result.fallback}")
+    workers = f" in {result.workers} processes" if result.workers > 1 else ""
     console.print(
-        f"read+fold {result.read_seconds:.1f}s, bulk write {result.write_seconds:.1f}s,"
+        f"read+fold {result.read_seconds:.1f}s{workers}, bulk write {result.write_seconds:.1f}s,"
         f" {rate:,.0f} records/s overall"
     )
 

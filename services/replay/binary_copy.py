@@ -14,7 +14,7 @@ text as UTF-8, a one-dimensional array as (1, has-nulls 0, element oid, length, 
 from __future__ import annotations
 
 import struct
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -161,8 +161,17 @@ async def chunks(
 
 
 async def encoded_chunks(rows: Iterable[bytes]) -> AsyncIterator[bytes]:
-    """``chunks`` of rows given as their bytes already."""
-    buf = [HEADER]
+    """``chunks`` of rows given as their bytes already (or as ``body_chunks`` of them)."""
+    yield HEADER
+    for chunk in body_chunks(rows):
+        yield chunk
+    yield TRAILER
+
+
+def body_chunks(rows: Iterable[bytes]) -> Iterator[bytes]:
+    """Rows' bytes joined into chunks of about ``_CHUNK`` bytes, without header or trailer:
+    what a parallel replay's worker sends the process that COPYs."""
+    buf: list[bytes] = []
     size = 0
     for b in rows:
         buf.append(b)
@@ -170,5 +179,5 @@ async def encoded_chunks(rows: Iterable[bytes]) -> AsyncIterator[bytes]:
         if size >= _CHUNK:
             yield b"".join(buf)
             buf, size = [], 0
-    buf.append(TRAILER)
-    yield b"".join(buf)
+    if buf:
+        yield b"".join(buf)

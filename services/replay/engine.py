@@ -63,9 +63,28 @@ class ReplayPlan:
     source: str = "kafka"
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayCounts:
+    """What a replay rebuilt, as its summary prints it."""
+
+    accepted: int = 0
+    rejected: int = 0
+    leads: int = 0
+    timers: int = 0
+    credits: int = 0
+    derived: int = 0
+
+    @staticmethod
+    def of(state: ReplayState) -> ReplayCounts:
+        return ReplayCounts(
+            state.accepted, len(state.rejected), state.lead_count, state.timer_count,
+            len(state.credits), state.derived,
+        )  # fmt: skip
+
+
 @dataclass(slots=True)
 class ReplayResult:
-    state: ReplayState
+    counts: ReplayCounts = field(default_factory=ReplayCounts)
     records: int = 0
     ticks: int = 0
     #: records left out by the as-of cut
@@ -76,10 +95,20 @@ class ReplayResult:
     read_cpu: float = 0.0
     write_cpu: float = 0.0
     written: dict[str, int] = field(default_factory=dict)
+    #: processes that folded (``services.replay.parallel``); why it fell back to one, if it did
+    workers: int = 1
+    fallback: str | None = None
 
     @property
     def seconds(self) -> float:
         return self.read_seconds + self.write_seconds
+
+
+@dataclass(slots=True)
+class FoldResult(ReplayResult):
+    """A replay's result in this process, with the folded state itself."""
+
+    state: ReplayState = field(default_factory=ReplayState)
 
 
 Progress = Callable[[int, int | None], None]
@@ -90,9 +119,12 @@ async def fold_source(
     source: Source,
     progress: Progress | None = None,
     keep_leads: int = KEEP_LEADS,
-) -> ReplayResult:
+    credit: bool = True,
+) -> FoldResult:
     """Run every record of ``source`` through the live pipeline into memory (no writes).
-    ``keep_leads``: how many leads stay unpacked (a memory bound, not a result changer)."""
+    ``keep_leads``: how many leads stay unpacked (a memory bound, not a result changer).
+    ``credit``: also compute the attribution credit (a parallel replay's worker does it later,
+    once the as-of time of every partition is known)."""
     store = MemoryStore(keep_leads=keep_leads)
     limits = Limits(
         max_future_skew=plan.limits.max_future_skew,
@@ -108,7 +140,7 @@ async def fold_source(
             ClosedLoopEngine(plan.funnel, plan.email_hmac_key), store, DiscardDerived()
         ),
     )  # fmt: skip
-    result = ReplayResult(store.state)
+    result = FoldResult(state=store.state)
     cut = AsOfCut(plan.as_of) if plan.as_of is not None else None
     started, cpu = time.perf_counter(), time.process_time()
     total = await source.open()
@@ -128,16 +160,23 @@ async def fold_source(
     store.add_final(sla.finish_values())
     if cut is not None:
         result.cut = cut.dropped
-    if plan.attribution is not None:
-        as_of = plan.as_of or _latest(store.state)
-        if as_of is not None:
-            store.state.credit_as_of = as_of
-            store.state.credits = credit_rows_in_order(
-                store.state.leads_by_id(plan.funnel), plan.funnel, plan.attribution, as_of
-            )
+    if credit:
+        add_credits(plan, store.state, plan.as_of or latest_time(store.state))
     result.read_seconds = time.perf_counter() - started
     result.read_cpu = time.process_time() - cpu
+    result.counts = ReplayCounts.of(store.state)
     return result
+
+
+def add_credits(plan: ReplayPlan, state: ReplayState, as_of: datetime | None) -> None:
+    """The attribution credit of the folded leads as of ``as_of`` (none without models or
+    without any stream time)."""
+    if plan.attribution is None or as_of is None:
+        return
+    state.credit_as_of = as_of
+    state.credits = credit_rows_in_order(
+        state.leads_by_id(plan.funnel), plan.funnel, plan.attribution, as_of
+    )
 
 
 async def replay(
@@ -145,10 +184,10 @@ async def replay(
     source: Source,
     progress: Progress | None = None,
     on_table: Callable[[str, int], None] | None = None,
-) -> ReplayResult:
+) -> FoldResult:
     """Rebuild every registered projection of ``source`` into the fresh schema ``plan.schema``."""
     await create_fresh(plan.dsn, plan.schema, replace=plan.replace)
-    with _no_cycle_collection():
+    with no_cycle_collection():
         result = await fold_source(plan, source, progress)
         started, cpu = time.perf_counter(), time.process_time()
         result.written = await write_state(
@@ -161,7 +200,7 @@ async def replay(
 
 
 @contextmanager
-def _no_cycle_collection() -> Iterator[None]:
+def no_cycle_collection() -> Iterator[None]:
     """Pause the cyclic garbage collector for the replay's duration.
 
     A replay grows a heap of millions of long-lived objects (every lead's events, timers,
@@ -184,6 +223,7 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _latest(state: ReplayState) -> datetime | None:
+def latest_time(state: ReplayState) -> datetime | None:
+    """The latest stream time of any partition the state has a checkpoint of."""
     times = [c.stream_time for c in state.checkpoints.values() if c.stream_time is not None]
     return max(times, default=None)

@@ -33,12 +33,24 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class KafkaSource:
-    """Every record of ``topic`` from offset 0 up to the end offsets seen at ``open``."""
+    """Every record of ``topic`` from offset 0 up to the end offsets seen at ``open``.
 
-    def __init__(self, bootstrap: str, topic: str, batch_size: int) -> None:
+    ``partitions``: read only these (a parallel replay's worker); None: every partition."""
+
+    def __init__(
+        self, bootstrap: str, topic: str, batch_size: int,
+        partitions: tuple[int, ...] | None = None,
+    ) -> None:  # fmt: skip
         self.bootstrap, self.topic, self.batch_size = bootstrap, topic, batch_size
+        self.partitions = partitions
+        #: after ``open``: the partitions read
+        self.partition_ids: tuple[int, ...] = ()
         self._consumer: AIOKafkaConsumer | None = None
         self._ends: dict[TopicPartition, int] = {}
+
+    def only(self, partitions: tuple[int, ...]) -> KafkaSource:
+        """An unopened copy that reads only ``partitions``."""
+        return KafkaSource(self.bootstrap, self.topic, self.batch_size, partitions)
 
     async def open(self) -> int:
         """Connect and return the number of records to read."""
@@ -56,7 +68,10 @@ class KafkaSource:
             partitions = consumer.partitions_for_topic(self.topic)
         if not partitions:
             raise LookupError(f"topic {self.topic!r} does not exist at {self.bootstrap}")
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        if self.partitions is not None:
+            partitions = set(partitions) & set(self.partitions)
+        self.partition_ids = tuple(sorted(partitions))
+        tps = [TopicPartition(self.topic, p) for p in self.partition_ids]
         consumer.assign(tps)
         self._ends = await end_offsets(consumer, tps)
         await consumer.seek_to_beginning(*tps)
@@ -117,13 +132,15 @@ SELECT kafka_partition AS p, kafka_offset AS o, convert_to(lead_id, 'UTF8') AS k
        payload::text AS payload, NULL::bytea AS raw, event_time AS at,
        COALESCE(kafka_timestamp_ms, floor(extract(epoch FROM archived_at) * 1000)::bigint) AS ts,
        kafka_header_keys AS hk, kafka_header_values AS hv
-  FROM event_archive WHERE kafka_topic = $1
+  FROM event_archive
+ WHERE kafka_topic = $1 AND ($2::int[] IS NULL OR kafka_partition = ANY($2))
 UNION ALL
 SELECT kafka_partition, kafka_offset, COALESCE(kafka_key, convert_to(lead_id, 'UTF8')),
        NULL, raw, NULL,
        COALESCE(kafka_timestamp_ms, floor(extract(epoch FROM rejected_at) * 1000)::bigint),
        kafka_header_keys, kafka_header_values
-  FROM rejected_event WHERE kafka_topic = $1
+  FROM rejected_event
+ WHERE kafka_topic = $1 AND ($2::int[] IS NULL OR kafka_partition = ANY($2))
  ORDER BY 1, 2
 """
 
@@ -140,15 +157,20 @@ class ArchiveSource:
     ``fill_gaps``: put a tick at every offset the archive lacks (restore needs the live
     offsets). ``canonical``: re-encode payloads with sorted keys, as the project's codec writes
     them (restore publishes them); otherwise the stored JSON text is passed as is (faster, and
-    it decodes to the same event).
+    it decodes to the same event). ``partitions``: read only these (a parallel replay's
+    worker); None: every partition.
     """
 
     def __init__(
         self, dsn: str, topic: str, consumer: str, batch_size: int, *,
         fill_gaps: bool = False, canonical: bool = False,
+        partitions: tuple[int, ...] | None = None,
     ) -> None:  # fmt: skip
         self.dsn, self.topic, self.consumer = dsn, topic, consumer
         self.batch_size, self.fill_gaps, self.canonical = batch_size, fill_gaps, canonical
+        self.partitions = partitions
+        #: after ``open``: the partitions with archived records or a live checkpoint
+        self.partition_ids: tuple[int, ...] = ()
         self._conn: asyncpg.Connection | None = None
         self.checkpoints: dict[int, LiveCheckpoint] = {}
         self._first_time: dict[int, datetime] = {}
@@ -156,31 +178,50 @@ class ArchiveSource:
         #: ticks this source made up (fillers and final ticks)
         self.ticks = 0
 
+    def only(self, partitions: tuple[int, ...]) -> ArchiveSource:
+        """An unopened copy that reads only ``partitions``."""
+        return ArchiveSource(
+            self.dsn, self.topic, self.consumer, self.batch_size, fill_gaps=self.fill_gaps,
+            canonical=self.canonical, partitions=partitions,
+        )  # fmt: skip
+
     async def open(self) -> int:
         """Connect and return the number of records to read (tick fillers not counted)."""
         self._conn = conn = await asyncpg.connect(self.dsn)
+        # NULL: every partition. Each query filters, so a worker counts only its own.
+        wanted = list(self.partitions) if self.partitions is not None else None
         rows = await conn.fetch(
             "SELECT kafka_partition, kafka_offset, stream_time FROM projection_checkpoint"
-            " WHERE consumer = $1 AND kafka_topic = $2",
-            self.consumer,
-            self.topic,
-        )
+            " WHERE consumer = $1 AND kafka_topic = $2"
+            " AND ($3::int[] IS NULL OR kafka_partition = ANY($3))",
+            self.consumer, self.topic, wanted,
+        )  # fmt: skip
         self.checkpoints = {
             r["kafka_partition"]: LiveCheckpoint(r["kafka_offset"], r["stream_time"]) for r in rows
         }
         firsts = await conn.fetch(
             "SELECT DISTINCT ON (kafka_partition) kafka_partition, event_time FROM event_archive"
-            " WHERE kafka_topic = $1 ORDER BY kafka_partition, kafka_offset",
-            self.topic,
-        )
+            " WHERE kafka_topic = $1 AND ($2::int[] IS NULL OR kafka_partition = ANY($2))"
+            " ORDER BY kafka_partition, kafka_offset",
+            self.topic, wanted,
+        )  # fmt: skip
         self._first_time = {r["kafka_partition"]: r["event_time"] for r in firsts}
         counts = await conn.fetchrow(
-            "SELECT (SELECT count(*) FROM event_archive WHERE kafka_topic = $1) AS events,"
-            " (SELECT count(*) FROM rejected_event WHERE kafka_topic = $1) AS rejected",
-            self.topic,
-        )
+            "SELECT (SELECT count(*) FROM event_archive WHERE kafka_topic = $1"
+            "         AND ($2::int[] IS NULL OR kafka_partition = ANY($2))) AS events,"
+            " (SELECT count(*) FROM rejected_event WHERE kafka_topic = $1"
+            "         AND ($2::int[] IS NULL OR kafka_partition = ANY($2))) AS rejected,"
+            " (SELECT array_agg(DISTINCT kafka_partition) FROM rejected_event"
+            "   WHERE kafka_topic = $1) AS rejected_partitions",
+            self.topic, wanted,
+        )  # fmt: skip
         assert counts is not None
         self.events, self.rejected = int(counts["events"]), int(counts["rejected"])
+        found = set(self.checkpoints) | set(self._first_time)
+        found.update(counts["rejected_partitions"] or ())
+        if wanted is not None:
+            found &= set(wanted)
+        self.partition_ids = tuple(sorted(found))
         return self.events + self.rejected
 
     async def batches(self) -> AsyncIterator[list[Record]]:
@@ -191,8 +232,10 @@ class ArchiveSource:
         expected = 0
         stream: datetime | None = None
         seen: set[int] = set()
+        wanted = list(self.partitions) if self.partitions is not None else None
         async with conn.transaction():
-            async for row in conn.cursor(_ARCHIVE_SQL, self.topic, prefetch=self.batch_size):
+            cursor = conn.cursor(_ARCHIVE_SQL, self.topic, wanted, prefetch=self.batch_size)
+            async for row in cursor:
                 p, o = row["p"], row["o"]
                 if p != partition:
                     if partition is not None:

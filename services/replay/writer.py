@@ -10,18 +10,44 @@ with the same indexes and constraints, of the same names, as a migrated one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
-from services.replay.binary_copy import chunks, encoded_chunks, row_encoder
+from services.processor.records import Checkpoint
+from services.replay.binary_copy import encoded_chunks, row_encoder
 from services.replay.memory import ReplayState
-from services.replay.projections import PROJECTIONS
+from services.replay.projections import PROJECTIONS, Projection
 from services.replay.schema import connect_in
 
 #: consumer name of the checkpoints a replay writes into its own schema
 REPLAY_CONSUMER = "leadledger-replay"
+
+
+@dataclass(frozen=True, slots=True)
+class TableData:
+    """One projection's rows for the write: binary COPY rows (each row's bytes, or
+    ``binary_copy.body_chunks`` of them) or row tuples for asyncpg to encode."""
+
+    binary: Iterable[bytes] | None = None
+    records: Iterable[tuple[Any, ...]] = ()
+
+
+def state_tables(state: ReplayState) -> Callable[[Projection], TableData]:
+    """Each projection's rows from a folded state, built as the write streams them: a table's
+    rows are never all held at once next to the state they come from."""
+
+    def table(projection: Projection) -> TableData:
+        if projection.encoded is not None:
+            return TableData(binary=projection.encoded(state))
+        if projection.encoders is not None:
+            return TableData(binary=map(row_encoder(projection.encoders()), projection.rows(state)))
+        return TableData(records=projection.rows(state))
+
+    return table
 
 
 async def write_state(
@@ -33,6 +59,22 @@ async def write_state(
 ) -> dict[str, int]:
     """COPY the final state into ``schema`` in one transaction; rows written per table.
     ``run``: (source, as-of, records read) for the schema's ``replay_run`` row."""
+    return await write_tables(
+        dsn, schema, state_tables(state), state.checkpoints, (*run, state.credit_as_of), on_table
+    )
+
+
+async def write_tables(
+    dsn: str,
+    schema: str,
+    tables: Callable[[Projection], TableData],
+    checkpoints: Mapping[tuple[str, int], Checkpoint],
+    run: tuple[str, datetime | None, int, datetime | None],
+    on_table: Callable[[str, int], None] | None = None,
+) -> dict[str, int]:
+    """COPY every projection's ``tables`` rows into ``schema`` in one transaction, then the
+    checkpoints and the ``replay_run`` row: ``run`` is (source, as-of, records read, credit
+    as-of). Rows written per table."""
     written: dict[str, int] = {}
     conn = await connect_in(dsn, schema)
     try:
@@ -41,24 +83,16 @@ async def write_state(
             await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
             for projection in PROJECTIONS:
                 rebuild = await _drop_indexes(conn, projection.table)
-                # Rows stream into the binary COPY as they are built: a table's rows are
-                # never all held at once next to the state they come from. The server's
-                # "COPY n" counts them, not a generator wrapped around each row.
-                rows = projection.rows(state)
-                if projection.encoded is not None:
+                data = tables(projection)
+                # The server's "COPY n" counts the rows, not a generator wrapped around each.
+                if data.binary is not None:
                     status = await conn.copy_to_table(
-                        projection.table, source=encoded_chunks(projection.encoded(state)),
-                        columns=projection.columns, format="binary",
-                    )  # fmt: skip
-                elif projection.encoders is not None:
-                    encode = row_encoder(projection.encoders())
-                    status = await conn.copy_to_table(
-                        projection.table, source=chunks(rows, encode),
+                        projection.table, source=encoded_chunks(data.binary),
                         columns=projection.columns, format="binary",
                     )  # fmt: skip
                 else:
                     status = await conn.copy_records_to_table(
-                        projection.table, columns=projection.columns, records=rows
+                        projection.table, columns=projection.columns, records=data.records
                     )
                 for statement in rebuild:
                     await conn.execute(statement)
@@ -71,12 +105,12 @@ async def write_state(
                 columns=("consumer", "kafka_topic", "kafka_partition", "kafka_offset",
                          "stream_time"),
                 records=[(REPLAY_CONSUMER, t, p, c.offset, c.stream_time)
-                         for (t, p), c in sorted(state.checkpoints.items())],
+                         for (t, p), c in sorted(checkpoints.items())],
             )  # fmt: skip
             await conn.execute(
                 "INSERT INTO replay_run (source, as_of, credit_as_of, records)"
                 " VALUES ($1, $2, $3, $4)",
-                *run[:2], state.credit_as_of, run[2],
+                run[0], run[1], run[3], run[2],
             )  # fmt: skip
     finally:
         await conn.close()

@@ -21,6 +21,8 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from events.attribution_config import load_attribution
+from events.codec import encode
 from events.funnel import load_funnel
 from events.sla_config import load_sla
 from projections.sla import compile_rules
@@ -30,13 +32,15 @@ from services.embedded.tansu import TansuBroker
 from services.embedded.topics import ensure_topics, leadledger_topics
 from services.replay.digest import overall_digest
 from services.replay.engine import ReplayPlan, replay
-from services.replay.projections import VERIFIED
+from services.replay.parallel import replay_parallel
+from services.replay.projections import PROJECTIONS, VERIFIED
 from services.replay.sources import ArchiveSource, KafkaSource
 from services.replay.tables import digest_schema
 from services.settings import Settings
 from tests.integration import replay_history
 from tests.integration.conftest import unique_suffix
 from tests.integration.helpers import processor, scalar, settings_env, wait_until
+from tests.unit.factories import created, moved
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -327,3 +331,61 @@ async def test_a_dry_run_with_a_changed_funnel_and_model_shows_what_would_change
     assert suppressed["changed"] > 0
     assert tables["rejected_event"]["added"] > 0
     assert tables["lead_current"]["changed"] > 0
+
+
+async def test_two_fold_processes_rebuild_every_table_as_one_process_does(lived: Lived) -> None:
+    s = lived.settings
+    models = load_attribution(None)
+    one = await replay(plan(s, "r_one", attribution=models),
+                       KafkaSource(s.kafka_bootstrap, s.events_topic, 20_000))  # fmt: skip
+    source = KafkaSource(s.kafka_bootstrap, s.events_topic, 20_000)
+    two = await replay_parallel(plan(s, "r_two", attribution=models), source, 2)
+    assert (two.workers, two.fallback) == (2, None)
+    assert (two.records, two.ticks, two.counts) == (one.records, one.ticks, one.counts)
+    assert two.counts.credits > 0
+    conn = await asyncpg.connect(s.database_url)
+    try:
+        # Every table, the credit too (which --verify leaves out).
+        assert await digest_schema(conn, "r_two", PROJECTIONS) == await digest_schema(
+            conn, "r_one", PROJECTIONS
+        )
+        # Duplicate pairs whose leads sit on partitions of different workers (0, 2 and 1, 3)
+        # exist, and so were put together by the parent.
+        across = await conn.fetchval(
+            "SELECT count(*) FROM r_two.lead_duplicate d"
+            " JOIN public.event_archive a ON a.lead_id = d.original_id"
+            " JOIN public.event_archive b ON b.lead_id = d.duplicate_id"
+            " WHERE a.kafka_partition % 2 <> b.kafka_partition % 2"
+        )
+    finally:
+        await conn.close()
+    assert across > 0
+    archive = ArchiveSource(s.database_url, s.events_topic, s.processor_id, 20_000)
+    again = await replay_parallel(plan(s, "r_two_archive"), archive, 2)
+    assert again.workers == 2
+    assert await digest_of(s.database_url, "r_two_archive") == lived.live_digest
+
+
+async def test_a_lead_on_two_partitions_sends_the_replay_back_to_one_process(
+    lived: Lived,
+) -> None:
+    s = lived.settings
+    topic = f"{s.events_topic}.split"
+    await ensure_topics(s.kafka_bootstrap, {topic: 2})
+    t0 = lived.history.as_of
+    items: list[replay_history.Item] = [
+        (b"SP-1", encode(created("SP-1", t0, "lead", id="sp-1a")), 0, None),
+        (b"SP-2", encode(created("SP-2", t0, "lead", id="sp-2a")), 1, None),
+        # A producer that keyed the lead's next event differently: another partition.
+        (b"SP-1", encode(moved("SP-1", t0, "lead", "mql", id="sp-1b")), 1, None),
+    ]
+    await publish_items(s.kafka_bootstrap, topic, items)
+    two = await replay_parallel(plan(s, "r_split_two", topic=topic),
+                                KafkaSource(s.kafka_bootstrap, topic, 100), 2)  # fmt: skip
+    assert two.workers == 1
+    assert two.fallback == "lead 'SP-1' has records on partitions of two workers"
+    await replay(plan(s, "r_split_one", topic=topic), KafkaSource(s.kafka_bootstrap, topic, 100))
+    await assert_same(s.database_url, "r_split_one", "r_split_two")
+    sql = "SELECT current_stage FROM r_split_two.lead_current WHERE lead_id = 'SP-1'"
+    stage = await scalar(s.database_url, sql)
+    assert stage == "mql"

@@ -12,7 +12,7 @@ from events.envelope import Event
 from events.sla_config import load_sla
 from projections.sla import compile_rules
 from services.processor.records import Record
-from services.replay.engine import ReplayPlan, ReplayResult, fold_source
+from services.replay.engine import FoldResult, ReplayPlan, fold_source
 from services.replay.projections import PROJECTIONS
 from tests.unit.factories import FUNNEL, at, one_of_each, touched
 
@@ -46,7 +46,7 @@ class ListSource:
         return None
 
 
-def fold(keep_leads: int, batch_size: int) -> ReplayResult:
+def fold(keep_leads: int, batch_size: int) -> FoldResult:
     plan = ReplayPlan(
         dsn="", schema="unused", topic="t", funnel=FUNNEL,
         sla_rules=compile_rules(load_sla(FUNNEL), FUNNEL), attribution=load_attribution(),
@@ -56,7 +56,7 @@ def fold(keep_leads: int, batch_size: int) -> ReplayResult:
     return asyncio.run(fold_source(plan, source, keep_leads=keep_leads))
 
 
-def tables(result: ReplayResult) -> dict[str, list[str]]:
+def tables(result: FoldResult) -> dict[str, list[str]]:
     def text(rows: Any) -> list[str]:
         return sorted(repr(r) for r in rows)
 

@@ -27,7 +27,7 @@ from services.replay.digest import (
     overall_digest,
     table_digest,
 )
-from services.replay.engine import _no_cycle_collection
+from services.replay.engine import no_cycle_collection
 from services.replay.memory import MemoryStore
 from services.replay.schema import BadSchemaName, check_name, default_name
 from services.replay.sources import ArchiveSource
@@ -155,7 +155,7 @@ def test_the_cycle_collector_is_paused_during_a_replay_and_back_after_it_even_on
     seen = []
 
     def broken_replay() -> None:
-        with _no_cycle_collection():
+        with no_cycle_collection():
             seen.append(gc.isenabled())
             raise RuntimeError("the source broke")
 
@@ -168,7 +168,7 @@ def test_the_cycle_collector_is_paused_during_a_replay_and_back_after_it_even_on
 def test_a_replay_started_with_the_collector_off_leaves_it_off() -> None:
     gc.disable()
     try:
-        with _no_cycle_collection():
+        with no_cycle_collection():
             pass
         assert not gc.isenabled()
     finally:

@@ -1,0 +1,394 @@
+"""A replay folded by several processes, each over a share of the partitions, written by one.
+
+A replay's fold is CPU-bound Python (bench/README.md), so one process leaves every other core
+idle. Partitions are independent for nearly all the pipeline keeps: a lead's events share its
+Kafka key and so its partition, and with them its timers, stages, handoffs and suppressions.
+Each worker process (started with ``spawn``: it inherits nothing of this one) folds its
+partitions with ``engine.fold_source`` and sends its rows; this process COPYs them all in the
+one transaction of ``writer.write_tables``. What crosses partitions is put together here:
+
+- duplicate pairs: two leads with one email key can sit on two partitions. Each worker finds
+  the pairs among its own leads; the pairs across workers come from every worker's key
+  holders. A pair is a fact about the set of holders (``projections.closed_loop.duplicates``),
+  so the set is the one a single process finds.
+- attribution credit: every worker computes it as of the latest stream time of *all*
+  partitions (sent once every fold is done), and a deal found on two leads keeps the rows of
+  the lead first in lead-id order, as ``services.replay.credits`` does in one process.
+- two assumptions are checked, not trusted: a lead named by records of two workers (a
+  producer that changed a lead's key, a topic whose partition count changed) or an event id
+  accepted by two workers would be folded together, or deduplicated, by one process. Then the
+  workers' results are dropped and the replay runs again in this process, so the outcome
+  never depends on the number of workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from itertools import chain, islice
+from multiprocessing.connection import Connection, wait
+from typing import Any, Protocol
+
+from projections.closed_loop.duplicates import DuplicatePair, Holder, pair
+from services import run_async
+from services.processor.records import Checkpoint
+from services.replay.binary_copy import body_chunks
+from services.replay.engine import (
+    Progress,
+    ReplayCounts,
+    ReplayPlan,
+    ReplayResult,
+    Source,
+    add_credits,
+    fold_source,
+    latest_time,
+    no_cycle_collection,
+    replay,
+)
+from services.replay.memory import ReplayState
+from services.replay.projections import PROJECTIONS, Projection
+from services.replay.schema import create_fresh
+from services.replay.writer import TableData, state_tables, write_tables
+from services.store.closed_loop_rows import duplicate_row
+
+#: rows per message, for the tables whose rows asyncpg encodes here
+_ROWS_PER_MESSAGE = 10_000
+
+
+class PartitionedSource(Source, Protocol):
+    #: after ``open``: the partitions the source reads
+    partition_ids: tuple[int, ...]
+
+    def only(self, partitions: tuple[int, ...]) -> PartitionedSource: ...
+
+
+@dataclass(slots=True)
+class _Folded:
+    """What a worker reports once its fold is done."""
+
+    records: int
+    ticks: int
+    cut: int
+    read_cpu: float
+    latest: datetime | None
+    #: every lead its records named, accepted or rejected
+    leads: set[str]
+    event_ids: set[str]
+    identities: dict[str, dict[str, Holder]]
+    checkpoints: dict[tuple[str, int], Checkpoint]
+
+
+class WorkerFailed(RuntimeError):
+    """A worker process raised or died; the message carries its traceback or exit code."""
+
+
+async def replay_parallel(
+    plan: ReplayPlan,
+    source: PartitionedSource,
+    workers: int,
+    progress: Progress | None = None,
+    on_table: Callable[[str, int], None] | None = None,
+) -> ReplayResult:
+    """``engine.replay`` with the fold spread over up to ``workers`` processes (one per share of
+    the partitions); in this process alone when fewer than two would have work."""
+    total = await source.open()
+    partitions = source.partition_ids
+    await source.close()
+    workers = min(workers, len(partitions))
+    if workers < 2:
+        return await replay(plan, source, progress, on_table)
+    await create_fresh(plan.dsn, plan.schema, replace=plan.replace)
+    if progress is not None:
+        progress(0, total)
+    started = time.perf_counter()
+    shares = [tuple(partitions[i::workers]) for i in range(workers)]
+    ctx = mp.get_context("spawn")
+    pipes: list[Connection] = []
+    procs = []
+    try:
+        for share in shares:
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(target=_work, args=(plan, source.only(share), theirs), daemon=True)
+            proc.start()
+            theirs.close()
+            pipes.append(ours)
+            procs.append(proc)
+        folded = await asyncio.to_thread(_receive_folds, pipes, progress)
+        overlap = _overlap(folded)
+        if overlap is not None:
+            for pipe in pipes:
+                pipe.send(("stop",))
+            # A fresh start: the bar counts the records again.
+            if progress is not None:
+                progress(0, total)
+            alone = await replay(replace(plan, replace=True), source, progress, on_table)
+            alone.fallback = overlap
+            return alone
+        as_of = plan.as_of or max((f.latest for f in folded if f.latest), default=None)
+        for pipe in pipes:
+            pipe.send(("write", as_of))
+        result = ReplayResult(
+            records=sum(f.records for f in folded), ticks=sum(f.ticks for f in folded),
+            cut=sum(f.cut for f in folded), read_cpu=sum(f.read_cpu for f in folded),
+            read_seconds=time.perf_counter() - started, workers=workers,
+        )  # fmt: skip
+        with no_cycle_collection():  # millions of row tuples, as in engine.replay
+            await _write(plan, folded, pipes, as_of, result, on_table)
+    finally:
+        for pipe in pipes:
+            pipe.close()
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+    return result
+
+
+async def _write(
+    plan: ReplayPlan,
+    folded: list[_Folded],
+    pipes: list[Connection],
+    as_of: datetime | None,
+    result: ReplayResult,
+    on_table: Callable[[str, int], None] | None,
+) -> None:
+    """COPY the workers' rows as they arrive: PostgreSQL takes one table while the workers
+    still encode the next ones. A thread drains every pipe into its worker's feed, so no
+    worker ever waits for this process to get to its rows."""
+    feeds = [_Feed() for _ in pipes]
+    # A thread of its own, started now: the reads below block this thread until it delivers.
+    drain = threading.Thread(target=_drain, args=(pipes, feeds), daemon=True)
+    drain.start()
+    cross = cross_pairs([f.identities for f in folded])
+    checkpoints = {k: v for f in folded for k, v in f.checkpoints.items()}
+
+    def table(projection: Projection) -> TableData:
+        name = projection.table
+        rows = chain.from_iterable(feed.table(name) for feed in feeds)
+        if projection.encoded is not None or projection.encoders is not None:
+            return TableData(binary=rows)
+        if name == "attribution_credit":
+            return TableData(records=first_lead_credits(rows))
+        if name == "lead_duplicate":
+            return TableData(records=chain(rows, map(duplicate_row, cross)))
+        return TableData(records=rows)
+
+    started, cpu = time.perf_counter(), time.process_time()
+    credit_as_of = as_of if plan.attribution is not None else None
+    run = (plan.source, plan.as_of, result.records, credit_as_of)
+    try:
+        counts = [feed.counts() for feed in feeds]
+        result.written = await write_tables(
+            plan.dsn, plan.schema, table, checkpoints, run, on_table
+        )
+    finally:
+        for feed in feeds:
+            feed.abandon()
+        await asyncio.to_thread(drain.join)
+    result.write_seconds = time.perf_counter() - started
+    result.write_cpu = time.process_time() - cpu
+    result.counts = ReplayCounts(
+        sum(x.accepted for x in counts), sum(x.rejected for x in counts),
+        sum(x.leads for x in counts), sum(x.timers for x in counts),
+        result.written.get("attribution_credit", 0), sum(x.derived for x in counts) + len(cross),
+    )  # fmt: skip
+
+
+class _Feed:
+    """One worker's messages after its fold, in the order it sent them (see ``_send_rows``)."""
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        #: set by the writer, read by ``_drain``'s thread
+        self.abandoned = False
+
+    def table(self, name: str) -> Iterator[Any]:
+        """The payloads of table ``name`` (binary chunks, or row tuples one by one)."""
+        while True:
+            kind, payload = self._next()
+            if kind == "end":
+                if payload != name:
+                    raise WorkerFailed(f"a replay worker sent {payload!r} where {name!r} was due")
+                return
+            if kind == "binary":
+                yield payload
+            else:
+                yield from payload
+
+    def counts(self) -> ReplayCounts:
+        kind, payload = self._next()
+        if kind != "counts":
+            raise WorkerFailed(f"a replay worker sent {kind!r} where its counts were due")
+        return payload  # type: ignore[no-any-return]
+
+    def abandon(self) -> None:
+        """Let ``_drain`` stop reading this worker (the write is over, or failed)."""
+        self.abandoned = True
+
+    def _next(self) -> tuple[Any, ...]:
+        message = self.queue.get()
+        if message[0] == "failed":
+            raise WorkerFailed(message[1])
+        return message
+
+
+def _drain(pipes: list[Connection], feeds: list[_Feed]) -> None:
+    """Move every worker's messages into its feed until it is done (or fails, or the write
+    is abandoned)."""
+    index = {id(p): i for i, p in enumerate(pipes)}
+    open_ = set(range(len(pipes)))
+    while open_:
+        for pipe in wait([pipes[i] for i in open_], timeout=0.5):
+            assert isinstance(pipe, Connection)
+            i = index[id(pipe)]
+            try:
+                message = _recv(pipe)
+            except WorkerFailed as exc:
+                feeds[i].queue.put(("failed", str(exc)))
+                open_.discard(i)
+                continue
+            if message[0] == "done":
+                open_.discard(i)
+            else:
+                feeds[i].queue.put(message)
+        # A write that ended (or failed) leaves the rest unread.
+        for i in list(open_):
+            if feeds[i].abandoned:
+                open_.discard(i)
+
+
+def cross_pairs(identities: list[dict[str, dict[str, Holder]]]) -> list[DuplicatePair]:
+    """The duplicate pairs between holders of one key that sit in two different workers."""
+    out = []
+    for i, ours in enumerate(identities):
+        for theirs in identities[i + 1 :]:
+            for key in sorted(ours.keys() & theirs.keys()):
+                out += [pair(a, b) for a in ours[key].values() for b in theirs[key].values()]
+    return out
+
+
+def first_lead_credits(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Credit rows with each (model, deal) kept on the first lead in lead-id order only
+    (columns as ``projections.CREDIT_COLUMNS``: model, version, deal, lead, ...)."""
+    rows = list(rows)
+    first: dict[tuple[str, str], str] = {}
+    for r in rows:
+        key, lead = (r[0], r[2]), r[3]
+        known = first.get(key)
+        if known is None or lead < known:
+            first[key] = lead
+    return [r for r in rows if first[(r[0], r[2])] == r[3]]
+
+
+def _overlap(folded: list[_Folded]) -> str | None:
+    """Why the workers' results cannot be put together, or None (see the module doc)."""
+    for i, ours in enumerate(folded):
+        for theirs in folded[i + 1 :]:
+            leads = ours.leads & theirs.leads
+            if leads:
+                return f"lead {min(leads)!r} has records on partitions of two workers"
+            ids = ours.event_ids & theirs.event_ids
+            if ids:
+                return f"event id {min(ids)!r} was accepted on partitions of two workers"
+    return None
+
+
+def _receive(pipes: list[Connection], until: str, progress: Progress | None) -> list[Any]:
+    """Each worker's first ``until`` message; progress messages go to ``progress``."""
+    out: dict[int, Any] = {}
+    index = {id(p): i for i, p in enumerate(pipes)}
+    while len(out) < len(pipes):
+        for pipe in wait([p for i, p in enumerate(pipes) if i not in out]):
+            assert isinstance(pipe, Connection)
+            kind, *payload = _recv(pipe)
+            if kind == "progress":
+                if progress is not None:
+                    progress(payload[0], None)
+            elif kind == until:
+                out[index[id(pipe)]] = payload[0]
+            else:
+                raise WorkerFailed(f"unexpected message {kind!r} from a replay worker")
+    return [out[i] for i in range(len(pipes))]
+
+
+def _receive_folds(pipes: list[Connection], progress: Progress | None) -> list[_Folded]:
+    return _receive(pipes, "folded", progress)
+
+
+def _recv(pipe: Connection) -> tuple[Any, ...]:
+    try:
+        message: tuple[Any, ...] = pipe.recv()
+    except EOFError:
+        raise WorkerFailed("a replay worker exited without finishing") from None
+    if message[0] == "error":
+        raise WorkerFailed(f"a replay worker failed:\n{message[1]}")
+    return message
+
+
+def _work(plan: ReplayPlan, source: Source, pipe: Connection) -> None:
+    """A worker process: fold ``source``, report, wait for the credit time, send the rows."""
+    try:
+        run_async.run(_fold_and_send(plan, source, pipe))
+    except BaseException:  # reported to the parent, which raises it as WorkerFailed
+        pipe.send(("error", traceback.format_exc()))
+        pipe.close()
+        return
+    pipe.close()
+    # Everything is sent and nothing is left to flush: exit without freeing the folded state
+    # object by object, seconds of CPU at 1M events that the parent's write would compete with.
+    os._exit(0)
+
+
+async def _fold_and_send(plan: ReplayPlan, source: Source, pipe: Connection) -> None:
+    def progress(n: int, total: int | None) -> None:
+        if total is None and n:
+            pipe.send(("progress", n))
+
+    with no_cycle_collection():
+        result = await fold_source(plan, source, progress, credit=False)
+        st = result.state
+        leads = set(st.leads)
+        leads.update(st.packed)
+        leads.update(x.lead_id for x in st.rejected if x.lead_id is not None)
+        folded = _Folded(
+            result.records, result.ticks, result.cut, result.read_cpu, latest_time(st), leads,
+            st.accepted_ids, st.identities, st.checkpoints,
+        )  # fmt: skip
+        pipe.send(("folded", folded))
+        del folded, leads
+        order = pipe.recv()
+        if order[0] != "write":
+            return
+        add_credits(plan, st, order[1])
+        _send_rows(pipe, st)
+
+
+def _send_rows(pipe: Connection, st: ReplayState) -> None:
+    """The counts, then each table in ``PROJECTIONS`` order, then ``done``."""
+    pipe.send(("counts", ReplayCounts.of(st)))
+    tables = state_tables(st)
+    for projection in PROJECTIONS:
+        data = tables(projection)
+        if data.binary is not None:
+            for chunk in body_chunks(data.binary):
+                pipe.send(("binary", chunk))
+        else:
+            for batch in _batched(data.records, _ROWS_PER_MESSAGE):
+                pipe.send(("records", batch))
+        pipe.send(("end", projection.table))
+    pipe.send(("done", None))
+
+
+def _batched(rows: Iterable[tuple[Any, ...]], n: int) -> Iterator[list[tuple[Any, ...]]]:
+    it = iter(rows)
+    while batch := list(islice(it, n)):
+        yield batch
