@@ -72,6 +72,7 @@ async def run(events: int, passes: int, batch_size: int, workers: int) -> None:
                                            workers, on_table=tables)  # fmt: skip
             seconds = time.perf_counter() - t0
             per_table = tables.per_table(result.write_cpu)
+            walls = tables.walls(result.write_seconds)
             rates.append(result.records / seconds)
             print(f"pass {n + 1}: raw {raw_limit_rate:,.0f} ev/s; replay {result.records:,}"
                   f" records in {seconds:.1f}s (fold {result.read_seconds:.1f}s, write"
@@ -82,6 +83,7 @@ async def run(events: int, passes: int, batch_size: int, workers: int) -> None:
                   f" {rss.peak:,.0f} MiB (from {rss.base:,.0f}); load"
                   f" {os.getloadavg()[0]:.2f}")  # fmt: skip
             print(f"  write CPU per table: {per_table}")
+            print(f"  write wall time per table: {walls}")
             t0 = time.perf_counter()
             digest = await _digest(dsn, plan.schema)
             print(f"  digest {digest} in {time.perf_counter() - t0:.1f}s (RSS peak of pass"
@@ -105,9 +107,21 @@ class _TableCpu:
 
     def __init__(self) -> None:
         self.ends: list[tuple[str, float]] = []
+        self.wall_ends: list[float] = []
 
     def __call__(self, table: str, rows: int) -> None:
         self.ends.append((table, time.process_time()))
+        self.wall_ends.append(time.perf_counter())
+
+    def walls(self, write_seconds: float) -> str:
+        """Wall time per table (from the write's start, or the previous table's end)."""
+        last = time.perf_counter() - write_seconds
+        out = []
+        for (table, _), end in zip(self.ends, self.wall_ends, strict=True):
+            if end - last >= 0.01:
+                out.append(f"{table} {end - last:.2f}s")
+            last = end
+        return ", ".join(out)
 
     def per_table(self, write_cpu: float) -> str:
         """CPU per table, the write having taken ``write_cpu`` and just ended (the first
