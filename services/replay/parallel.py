@@ -121,14 +121,21 @@ async def replay_parallel(
             theirs.close()
             pipes.append(ours)
             procs.append(proc)
-        folded = await asyncio.to_thread(_receive_folds, pipes, progress)
+        done = [0]
+
+        def counted(n: int, total: int | None) -> None:
+            done[0] += n
+            if progress is not None:
+                progress(n, total)
+
+        folded = await asyncio.to_thread(_receive_folds, pipes, counted)
         overlap = _overlap(folded)
         if overlap is not None:
             for pipe in pipes:
                 pipe.send(("stop",))
-            # A fresh start: the bar counts the records again.
+            # A fresh start: the bar goes back to zero and counts the records again.
             if progress is not None:
-                progress(0, total)
+                progress(-done[0], None)
             alone = await replay(replace(plan, replace=True), source, progress, on_table)
             alone.fallback = overlap
             return alone

@@ -364,6 +364,11 @@ async def test_two_fold_processes_rebuild_every_table_as_one_process_does(lived:
     again = await replay_parallel(plan(s, "r_two_archive"), archive, 2)
     assert again.workers == 2
     assert await digest_of(s.database_url, "r_two_archive") == lived.live_digest
+    # Each worker cuts its own partitions at the as-of time.
+    source = KafkaSource(s.kafka_bootstrap, s.events_topic, 20_000)
+    cut = await replay_parallel(plan(s, "r_two_asof", as_of=lived.history.as_of), source, 2)
+    assert (cut.workers, cut.records) == (2, len(lived.history.first))
+    await assert_same(s.database_url, "asof_live", "r_two_asof")
 
 
 async def test_a_lead_on_two_partitions_sends_the_replay_back_to_one_process(
@@ -380,10 +385,15 @@ async def test_a_lead_on_two_partitions_sends_the_replay_back_to_one_process(
         (b"SP-1", encode(moved("SP-1", t0, "lead", "mql", id="sp-1b")), 1, None),
     ]
     await publish_items(s.kafka_bootstrap, topic, items)
+    bar: list[tuple[int, int | None]] = []
     two = await replay_parallel(plan(s, "r_split_two", topic=topic),
-                                KafkaSource(s.kafka_bootstrap, topic, 100), 2)  # fmt: skip
+                                KafkaSource(s.kafka_bootstrap, topic, 100), 2,
+                                lambda n, total: bar.append((n, total)))  # fmt: skip
     assert two.workers == 1
     assert two.fallback == "lead 'SP-1' has records on partitions of two workers"
+    # The bar went back to zero for the second fold: it ends at the records read, not twice.
+    assert any(n < 0 for n, total in bar if total is None)
+    assert sum(n for n, total in bar if total is None) == two.records == len(items)
     await replay(plan(s, "r_split_one", topic=topic), KafkaSource(s.kafka_bootstrap, topic, 100))
     await assert_same(s.database_url, "r_split_one", "r_split_two")
     sql = "SELECT current_stage FROM r_split_two.lead_current WHERE lead_id = 'SP-1'"
