@@ -192,7 +192,7 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=os.cpu_count() or 1,
+        default=len(os.sched_getaffinity(0)),
         help="fold processes (default: one per core, as leadledger replay)",
     )
     args = parser.parse_args()

@@ -115,7 +115,7 @@ def replay_cmd(
     workers: Annotated[
         int,
         typer.Option(
-            min=0, help="Processes that fold, each over some of the partitions (0: one per core)."
+            min=0, help="Fold processes, each over some of the partitions (0: one per usable core)."
         ),
     ] = 0,
 ) -> None:
@@ -146,7 +146,7 @@ def replay_cmd(
         else ArchiveSource(s.database_url, plan.topic, s.processor_id, batch_size)
     )
     try:
-        result = run_async.run(_run(plan, src, source, workers or os.cpu_count() or 1))
+        result = run_async.run(_run(plan, src, source, workers or len(os.sched_getaffinity(0))))
     except SchemaExists as exc:
         raise _fail(str(exc)) from None
     except LookupError as exc:
