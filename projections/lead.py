@@ -34,7 +34,7 @@ from events.errors import FieldError, Rejection, RejectReason
 from events.funnel import Funnel, FunnelLookups
 from events.kinds import CREATED, DISQUALIFIED, KINDS, RECYCLED, STAGE_CHANGED
 from events.validation import check_against_funnel
-from projections.changes import Changes, appended, diff
+from projections.changes import NO_CHANGES, Changes, appended, diff
 from projections.fast_init import fast_init, fast_new, slot_builder
 from projections.step import step, step_fields
 from projections.views import LeadView, empty_view
@@ -124,7 +124,9 @@ def _grown(
 @dataclass(frozen=True, slots=True)
 class Applied:
     """The event was accepted. ``out_of_order``: it sorts before an already accepted event
-    of this lead, so the view was refolded from the whole history."""
+    of this lead, so the view was refolded from the whole history. ``changes``: what it
+    newly made true, for the metrics (``NO_CHANGES`` when ``apply`` was told nobody reads
+    them)."""
 
     state: LeadState
     out_of_order: bool
@@ -178,11 +180,14 @@ def check(state: LeadState, event: Event, funnel: Funnel) -> Rejection | None:
     return check_against_funnel(event, funnel)
 
 
-def apply(state: LeadState, event: Event, funnel: Funnel) -> Applied | Rejected:
+def apply(
+    state: LeadState, event: Event, funnel: Funnel, changes: bool = True
+) -> Applied | Rejected:
     """Accept ``event`` into the lead's history, or say why not. Never raises for bad input.
 
     An event that sorts after every accepted one steps the view; a late one refolds the whole
-    sorted history. Both use ``step``, so they give the same view.
+    sorted history. Both use ``step``, so they give the same view. ``changes=False``: skip
+    working out ``Applied.changes`` (a replay, which has no metrics to feed).
     """
     # A pydantic model's attribute reads go through its ``__getattr__`` hook (about 0.1 µs
     # each); the event's fields are read from the instance dict, where pydantic keeps them,
@@ -226,13 +231,13 @@ def apply(state: LeadState, event: Event, funnel: Funnel) -> Applied | Rejected:
             index = frozenset((*index, event_id))
         new = _new_state(state.lead_id, (*old_events, event), view, index)
         # step only appended: what it did is the change, no need to compare whole views.
-        return _new_applied(new, False, appended(old_view, view))
+        return _new_applied(new, False, appended(old_view, view) if changes else NO_CHANGES)
     key = order_key(event)
     position = bisect_right(old_events, key, key=order_key)
     events = (*old_events[:position], event, *old_events[position:])
     view = _fold_view(state.lead_id, events, funnel)
     new = _extended(state, event_id, events, view)
-    return _new_applied(new, True, diff(old_view, view))
+    return _new_applied(new, True, diff(old_view, view) if changes else NO_CHANGES)
 
 
 def _allowed_move(data: EventData, lookups: FunnelLookups) -> bool:

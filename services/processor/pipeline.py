@@ -62,8 +62,12 @@ class BatchPipeline:
         retry_delay: float = 1.0,
         sla: SlaWiring | None = None,
         closed_loop: ClosedLoopWiring | None = None,
+        changes: bool = True,
     ) -> None:
         self.topic = topic
+        #: whether outcomes carry each event's ``Changes`` (the metrics read them; a replay
+        #: has none to feed)
+        self.changes = changes
         self.funnel = funnel
         self.store = store
         self._prepare = store.prepare if isinstance(store, PreparesCommits) else None
@@ -216,6 +220,7 @@ class BatchPipeline:
         }
         # The loop runs once per record: what it needs is looked up once per batch.
         funnel = self.funnel
+        want_changes = self.changes
         skew, lateness = self.limits.max_future_skew, self.limits.allowed_lateness
         admit = loop.admit if loop is not None and loop.may_refuse else None
         loop_applied = loop.applied if loop is not None else None
@@ -265,7 +270,7 @@ class BatchPipeline:
                     rejection = admit(states[subject], item)
                 if rejection is None:
                     before = states[subject]
-                    result = apply(before, item, funnel)
+                    result = apply(before, item, funnel, want_changes)
                     if isinstance(result, Applied):
                         after = result.state
                         if loop_applied is not None:

@@ -139,6 +139,7 @@ async def fold_source(
         closed_loop=ClosedLoopWiring(
             ClosedLoopEngine(plan.funnel, plan.email_hmac_key), store, DiscardDerived()
         ),
+        changes=False,  # the facts for metrics: nobody reads them in a replay
     )  # fmt: skip
     result = FoldResult(state=store.state)
     cut = AsOfCut(plan.as_of) if plan.as_of is not None else None

@@ -381,3 +381,17 @@ def test_an_event_type_the_fold_does_not_know_is_counted_and_moves_nothing() -> 
     view = apply_all([created(LEAD, at(0)), ping]).view
 
     assert (view.current_stage, view.event_count, view.last_event_at) == ("lead", 2, at(1))
+
+
+def test_without_changes_apply_gives_the_same_state_in_order_and_late() -> None:
+    from projections.changes import NO_CHANGES
+    from projections.lead import Applied, apply
+
+    state = apply_all([created(LEAD, at(0)), moved(LEAD, at(10), "mql", "sal")])
+    for event in (moved(LEAD, at(20), "sal", "sql"), moved(LEAD, at(5), "lead", "mql")):
+        full, bare = applied(state, event), apply(state, event, FUNNEL, changes=False)
+        assert isinstance(bare, Applied)
+        assert full.changes != NO_CHANGES, "both events change the stage: metrics see it"
+        assert (bare.state, bare.out_of_order, bare.changes) == (
+            full.state, full.out_of_order, NO_CHANGES,
+        )  # fmt: skip
