@@ -152,16 +152,9 @@ def row_encoder(columns: Sequence[Encoder]) -> Callable[[Sequence[Any]], bytes]:
     return encode
 
 
-async def chunks(
-    rows: Iterable[Sequence[Any]], encode: Callable[[Sequence[Any]], bytes]
-) -> AsyncIterator[bytes]:
-    """The whole COPY stream (header, rows, trailer) in chunks of about ``_CHUNK`` bytes."""
-    async for chunk in encoded_chunks(map(encode, rows)):
-        yield chunk
-
-
 async def encoded_chunks(rows: Iterable[bytes]) -> AsyncIterator[bytes]:
-    """``chunks`` of rows given as their bytes already (or as ``body_chunks`` of them)."""
+    """The whole COPY stream (header, rows, trailer) in chunks of about ``_CHUNK`` bytes, of
+    rows given as their bytes (or as ``body_chunks`` of them)."""
     yield HEADER
     for chunk in body_chunks(rows):
         yield chunk

@@ -228,8 +228,10 @@ class _Feed:
                 return
             if kind == "binary":
                 yield payload
-            else:
+            elif kind == "records":
                 yield from payload
+            else:
+                raise WorkerFailed(f"a replay worker sent {kind!r} within table {name!r}")
 
     def counts(self) -> ReplayCounts:
         kind, payload = self._next()
@@ -309,26 +311,22 @@ def _overlap(folded: list[_Folded]) -> str | None:
     return None
 
 
-def _receive(pipes: list[Connection], until: str, progress: Progress | None) -> list[Any]:
-    """Each worker's first ``until`` message; progress messages go to ``progress``."""
-    out: dict[int, Any] = {}
+def _receive_folds(pipes: list[Connection], progress: Progress | None) -> list[_Folded]:
+    """Each worker's report of its fold; the progress messages before it go to ``progress``."""
+    out: dict[int, _Folded] = {}
     index = {id(p): i for i, p in enumerate(pipes)}
     while len(out) < len(pipes):
         for pipe in wait([p for i, p in enumerate(pipes) if i not in out]):
             assert isinstance(pipe, Connection)
-            kind, *payload = _recv(pipe)
+            kind, payload = _recv(pipe)
             if kind == "progress":
                 if progress is not None:
-                    progress(payload[0], None)
-            elif kind == until:
-                out[index[id(pipe)]] = payload[0]
+                    progress(payload, None)
+            elif kind == "folded":
+                out[index[id(pipe)]] = payload
             else:
                 raise WorkerFailed(f"unexpected message {kind!r} from a replay worker")
     return [out[i] for i in range(len(pipes))]
-
-
-def _receive_folds(pipes: list[Connection], progress: Progress | None) -> list[_Folded]:
-    return _receive(pipes, "folded", progress)
 
 
 def _recv(pipe: Connection) -> tuple[Any, ...]:

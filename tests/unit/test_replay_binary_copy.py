@@ -50,5 +50,5 @@ def test_the_generated_row_encoder_writes_what_the_column_encoders_write() -> No
 
 async def test_the_stream_has_the_header_every_row_and_the_trailer() -> None:
     encode = bc.row_encoder([bc.int4])
-    out = b"".join([c async for c in bc.chunks([(1,), (2,)], encode)])
+    out = b"".join([c async for c in bc.encoded_chunks(map(encode, [(1,), (2,)]))])
     assert out == bc.HEADER + encode((1,)) + encode((2,)) + struct.pack(">h", -1)
