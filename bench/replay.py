@@ -103,36 +103,33 @@ async def run(events: int, passes: int, batch_size: int, workers: int) -> None:
 
 
 class _TableCpu:
-    """``on_table`` of the write: when (this process's CPU time) each table's COPY ended."""
+    """``on_table`` of the write: when (this process's CPU time, and wall time) each table's
+    COPY ended."""
 
     def __init__(self) -> None:
-        self.ends: list[tuple[str, float]] = []
-        self.wall_ends: list[float] = []
+        self.ends: list[tuple[str, float, float]] = []
 
     def __call__(self, table: str, rows: int) -> None:
-        self.ends.append((table, time.process_time()))
-        self.wall_ends.append(time.perf_counter())
-
-    def walls(self, write_seconds: float) -> str:
-        """Wall time per table (from the write's start, or the previous table's end)."""
-        last = time.perf_counter() - write_seconds
-        out = []
-        for (table, _), end in zip(self.ends, self.wall_ends, strict=True):
-            if end - last >= 0.01:
-                out.append(f"{table} {end - last:.2f}s")
-            last = end
-        return ", ".join(out)
+        self.ends.append((table, time.process_time(), time.perf_counter()))
 
     def per_table(self, write_cpu: float) -> str:
         """CPU per table, the write having taken ``write_cpu`` and just ended (the first
         table's includes the connection and the transaction's start)."""
-        last = time.process_time() - write_cpu
-        out = []
-        for table, end in self.ends:
-            if end - last >= 0.01:
-                out.append(f"{table} {end - last:.2f}s")
-            last = end
-        return ", ".join(out)
+        return _spans([(t, cpu) for t, cpu, _ in self.ends], time.process_time() - write_cpu)
+
+    def walls(self, write_seconds: float) -> str:
+        """Wall time per table (from the write's start, or the previous table's end)."""
+        return _spans([(t, w) for t, _, w in self.ends], time.perf_counter() - write_seconds)
+
+
+def _spans(ends: list[tuple[str, float]], start: float) -> str:
+    """Each table's time since the previous table's end (the first: since ``start``)."""
+    out = []
+    for table, end in ends:
+        if end - start >= 0.01:
+            out.append(f"{table} {end - start:.2f}s")
+        start = end
+    return ", ".join(out)
 
 
 async def _digest(dsn: str, schema: str) -> str:
