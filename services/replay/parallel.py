@@ -87,7 +87,7 @@ class _Folded:
 
 
 class WorkerFailed(RuntimeError):
-    """A worker process raised or died; the message carries its traceback or exit code."""
+    """A worker process raised (the message carries its traceback) or exited unfinished."""
 
 
 async def replay_parallel(
@@ -99,6 +99,10 @@ async def replay_parallel(
 ) -> ReplayResult:
     """``engine.replay`` with the fold spread over up to ``workers`` processes (one per share of
     the partitions); in this process alone when fewer than two would have work."""
+    if workers < 2:
+        # Straight to the one-process replay: opening the source to count its partitions
+        # would be an open (and, on Kafka, an end-offset search) for nothing.
+        return await replay(plan, source, progress, on_table)
     total = await source.open()
     partitions = source.partition_ids
     await source.close()
