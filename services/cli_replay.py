@@ -92,7 +92,7 @@ def replay_cmd(
         str | None, typer.Option(help="Target schema (default: replay_YYYYmmdd_HHMMSS).")
     ] = None,
     replace_schema: Annotated[
-        bool, typer.Option("--replace", help="Drop and rebuild --into if it exists.")
+        bool, typer.Option("--replace", help="Rebuild --into if it exists (swapped in when done).")
     ] = False,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Stop each partition at this event time.")

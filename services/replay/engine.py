@@ -25,7 +25,7 @@ from services.processor.records import Record
 from services.replay.credits import credit_rows_in_order
 from services.replay.cut import AsOfCut
 from services.replay.memory import DiscardDerived, KeepDeadLetters, MemoryStore, ReplayState
-from services.replay.schema import create_fresh
+from services.replay.schema import building, check_target
 from services.replay.sla_deferred import DeferredSlaEngine
 from services.replay.writer import write_state
 
@@ -186,15 +186,17 @@ async def replay(
     progress: Progress | None = None,
     on_table: Callable[[str, int], None] | None = None,
 ) -> FoldResult:
-    """Rebuild every registered projection of ``source`` into the fresh schema ``plan.schema``."""
-    await create_fresh(plan.dsn, plan.schema, replace=plan.replace)
+    """Rebuild every registered projection of ``source`` into the fresh schema ``plan.schema``
+    (built aside and put in place once complete: see ``schema.building``)."""
+    await check_target(plan.dsn, plan.schema, replace=plan.replace)
     with no_cycle_collection():
         result = await fold_source(plan, source, progress)
         started, cpu = time.perf_counter(), time.process_time()
-        result.written = await write_state(
-            plan.dsn, plan.schema, result.state, (plan.source, plan.as_of, result.records),
-            on_table,
-        )  # fmt: skip
+        async with building(plan.dsn, plan.schema, replace=plan.replace) as staging:
+            result.written = await write_state(
+                plan.dsn, staging, result.state, (plan.source, plan.as_of, result.records),
+                on_table,
+            )  # fmt: skip
         result.write_seconds = time.perf_counter() - started
         result.write_cpu = time.process_time() - cpu
     return result

@@ -31,7 +31,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain, islice
 from multiprocessing.connection import Connection, wait
@@ -55,7 +55,7 @@ from services.replay.engine import (
 )
 from services.replay.memory import ReplayState
 from services.replay.projections import PROJECTIONS, Projection
-from services.replay.schema import create_fresh
+from services.replay.schema import building, check_target
 from services.replay.writer import TableData, state_tables, write_tables
 from services.store.closed_loop_rows import duplicate_row
 
@@ -103,13 +103,13 @@ async def replay_parallel(
         # Straight to the one-process replay: opening the source to count its partitions
         # would be an open (and, on Kafka, an end-offset search) for nothing.
         return await replay(plan, source, progress, on_table)
+    await check_target(plan.dsn, plan.schema, replace=plan.replace)
     total = await source.open()
     partitions = source.partition_ids
     await source.close()
     workers = min(workers, len(partitions))
     if workers < 2:
         return await replay(plan, source, progress, on_table)
-    await create_fresh(plan.dsn, plan.schema, replace=plan.replace)
     if progress is not None:
         progress(0, total)
     started = time.perf_counter()
@@ -117,6 +117,7 @@ async def replay_parallel(
     ctx = mp.get_context("spawn")
     pipes: list[Connection] = []
     procs = []
+    fallback: str | None = None
     try:
         for share in shares:
             ours, theirs = ctx.Pipe()
@@ -132,27 +133,27 @@ async def replay_parallel(
             if progress is not None:
                 progress(n, total)
 
-        folded = await asyncio.to_thread(_receive_folds, pipes, counted)
-        overlap = _overlap(folded)
-        if overlap is not None:
+        try:
+            # The staging schema is created and migrated while the workers start and fold.
+            async with building(plan.dsn, plan.schema, replace=plan.replace) as staging:
+                folded = await asyncio.to_thread(_receive_folds, pipes, counted)
+                overlap = _overlap(folded)
+                if overlap is not None:
+                    raise _Overlap(overlap)
+                as_of = plan.as_of or max((f.latest for f in folded if f.latest), default=None)
+                for pipe in pipes:
+                    pipe.send(("write", as_of))
+                result = ReplayResult(
+                    records=sum(f.records for f in folded), ticks=sum(f.ticks for f in folded),
+                    cut=sum(f.cut for f in folded), read_cpu=sum(f.read_cpu for f in folded),
+                    read_seconds=time.perf_counter() - started, workers=workers,
+                )  # fmt: skip
+                with no_cycle_collection():  # millions of row tuples, as in engine.replay
+                    await _write(plan, staging, folded, pipes, as_of, result, on_table)
+        except _Overlap as exc:
             for pipe in pipes:
                 pipe.send(("stop",))
-            # A fresh start: the bar goes back to zero and counts the records again.
-            if progress is not None:
-                progress(-done[0], None)
-            alone = await replay(replace(plan, replace=True), source, progress, on_table)
-            alone.fallback = overlap
-            return alone
-        as_of = plan.as_of or max((f.latest for f in folded if f.latest), default=None)
-        for pipe in pipes:
-            pipe.send(("write", as_of))
-        result = ReplayResult(
-            records=sum(f.records for f in folded), ticks=sum(f.ticks for f in folded),
-            cut=sum(f.cut for f in folded), read_cpu=sum(f.read_cpu for f in folded),
-            read_seconds=time.perf_counter() - started, workers=workers,
-        )  # fmt: skip
-        with no_cycle_collection():  # millions of row tuples, as in engine.replay
-            await _write(plan, folded, pipes, as_of, result, on_table)
+            fallback = str(exc)
     finally:
         for pipe in pipes:
             pipe.close()
@@ -161,11 +162,24 @@ async def replay_parallel(
             if proc.is_alive():
                 proc.terminate()
                 proc.join()
+    if fallback is not None:
+        # A fresh start in this process: the bar goes back to zero and counts them again.
+        if progress is not None:
+            progress(-done[0], None)
+        alone = await replay(plan, source, progress, on_table)
+        alone.fallback = fallback
+        return alone
     return result
+
+
+class _Overlap(Exception):
+    """The workers' shares were not independent (the reason is the message): the replay
+    starts again in one process, and the staging schema is dropped."""
 
 
 async def _write(
     plan: ReplayPlan,
+    schema: str,
     folded: list[_Folded],
     pipes: list[Connection],
     as_of: datetime | None,
@@ -198,9 +212,7 @@ async def _write(
     run = (plan.source, plan.as_of, result.records, credit_as_of)
     try:
         counts = [feed.counts() for feed in feeds]
-        result.written = await write_tables(
-            plan.dsn, plan.schema, table, checkpoints, run, on_table
-        )
+        result.written = await write_tables(plan.dsn, schema, table, checkpoints, run, on_table)
     finally:
         for feed in feeds:
             feed.abandon()

@@ -8,6 +8,9 @@ SQL files, so ``--verify`` and ``leadledger diff`` can compare the two with plai
 from __future__ import annotations
 
 import re
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 import asyncpg
@@ -17,6 +20,8 @@ from services.store.migrate import migrate
 #: The schema the live processor writes (the database default).
 LIVE_SCHEMA = "public"
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: prefix of the schemas replays are built in (``building``); never a target name
+_STAGING = "ll_build_"
 
 
 class BadSchemaName(ValueError):
@@ -32,6 +37,8 @@ def check_name(name: str, *, allow_live: bool = False) -> str:
             f"schema name {name!r} must be lower-case letters, digits and _, "
             "starting with a letter or _, at most 63 characters"
         )
+    if name.startswith(_STAGING):
+        raise BadSchemaName(f"schema names starting with {_STAGING} are the replay's own")
     if name == LIVE_SCHEMA and not allow_live:
         raise BadSchemaName("a replay never writes into the live schema; pick another --into")
     return name
@@ -46,22 +53,52 @@ async def schema_exists(conn: asyncpg.Connection, name: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", name))
 
 
-async def create_fresh(dsn: str, name: str, *, replace: bool) -> None:
-    """Create schema ``name`` and run every migration in it; refuse an existing one unless
-    ``replace`` (then it is dropped first)."""
+async def check_target(dsn: str, name: str, *, replace: bool) -> str:
+    """``name`` (checked) if a replay may build it: refuse an existing schema unless
+    ``replace``. Run before the fold, so a refused replay reads nothing."""
     name = check_name(name)
     conn = await asyncpg.connect(dsn)
     try:
-        if await schema_exists(conn, name):
-            if not replace:
-                raise SchemaExists(name)
-            await conn.execute(f"DROP SCHEMA {name} CASCADE")
-        await conn.execute(f"CREATE SCHEMA {name}")
+        if not replace and await schema_exists(conn, name):
+            raise SchemaExists(name)
     finally:
         await conn.close()
-    conn = await connect_in(dsn, name)
+    return name
+
+
+@asynccontextmanager
+async def building(dsn: str, name: str, *, replace: bool) -> AsyncIterator[str]:
+    """A staging schema, migrated, to write the replay into; it becomes ``name`` when the
+    block ends without error and is dropped when it fails.
+
+    Built aside and renamed, the target changes at once or not at all: a replay that fails
+    midway leaves no half-written schema, and with ``replace`` the previous ``name`` stays
+    readable, as it was, until the new one is complete. One transaction drops the old schema
+    and renames the new one in its place. A process killed outright leaves its staging schema
+    (``ll_build_...``) behind, for ``DROP SCHEMA`` by hand.
+    """
+    name = check_name(name)
+    staging = f"{_STAGING}{secrets.token_hex(6)}"
+    conn = await asyncpg.connect(dsn)
     try:
-        await migrate(conn)
+        await conn.execute(f"CREATE SCHEMA {staging}")
+        try:
+            inner = await connect_in(dsn, staging)
+            try:
+                await migrate(inner)
+            finally:
+                await inner.close()
+            yield staging
+            async with conn.transaction():
+                if await schema_exists(conn, name):
+                    if not replace:
+                        # Created by someone else while this replay ran.
+                        raise SchemaExists(name)
+                    await conn.execute(f"DROP SCHEMA {name} CASCADE")
+                await conn.execute(f"ALTER SCHEMA {staging} RENAME TO {name}")
+        except BaseException:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {staging} CASCADE")
+            raise
     finally:
         await conn.close()
 
@@ -75,5 +112,5 @@ class SchemaExists(Exception):
     """The target schema exists already; the replay does not overwrite it unasked."""
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"schema {name!r} exists; pass --replace to drop and rebuild it")
+        super().__init__(f"schema {name!r} exists; pass --replace to rebuild it")
         self.name = name
