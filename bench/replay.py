@@ -109,8 +109,9 @@ class _TableCpu:
     def __init__(self) -> None:
         self.ends: list[tuple[str, float, float]] = []
 
-    def __call__(self, table: str, rows: int) -> None:
-        self.ends.append((table, time.process_time(), time.perf_counter()))
+    def __call__(self, table: str, rows: int | None) -> None:
+        if rows is not None:  # None: the table's write starts
+            self.ends.append((table, time.process_time(), time.perf_counter()))
 
     def per_table(self, write_cpu: float) -> str:
         """CPU per table, the write having taken ``write_cpu`` and just ended (the first

@@ -35,7 +35,7 @@ from projections.sla import compile_rules
 from services import run_async
 from services.api.periods import parse_time
 from services.processor.pipeline import Limits
-from services.progress_bar import bar_callback
+from services.progress_bar import bar_callback, write_callback
 from services.replay.digest import overall_digest
 from services.replay.engine import ReplayPlan, ReplayResult
 from services.replay.live_credits import live_credit_table
@@ -48,6 +48,7 @@ from services.replay.schema import (
     BadSchemaName,
     SchemaExists,
     check_name,
+    check_target,
     default_name,
 )
 from services.replay.sources import ArchiveSource, KafkaSource
@@ -79,7 +80,7 @@ def events_progress() -> Progress:
     """Bar, records done/total, records/s, elapsed and ETA."""
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TaskProgressColumn(), TextColumn("{task.fields[rate]} ev/s"), TimeElapsedColumn(),
+        TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
         TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
     )  # fmt: skip
 
@@ -163,9 +164,12 @@ def replay_cmd(
 
 
 async def _run(plan: ReplayPlan, src: PartitionedSource, source: str, workers: int) -> ReplayResult:
+    # Refused before any bar is drawn (the replay checks again before it reads).
+    await check_target(plan.dsn, plan.schema, replace=plan.replace)
     with events_progress() as bar:
         task = bar.add_task(f"replay {source} -> {plan.schema}", total=None, rate="-")
-        result = await replay_parallel(plan, src, workers, bar_callback(bar, task))
+        tables = write_callback(bar, f"write {plan.schema}", len(PROJECTIONS))
+        result = await replay_parallel(plan, src, workers, bar_callback(bar, task), tables)
         bar.update(task, completed=bar.tasks[task].total or result.records)
     return result
 

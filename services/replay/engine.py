@@ -184,7 +184,7 @@ async def replay(
     plan: ReplayPlan,
     source: Source,
     progress: Progress | None = None,
-    on_table: Callable[[str, int], None] | None = None,
+    on_table: Callable[[str, int | None], None] | None = None,
 ) -> FoldResult:
     """Rebuild every registered projection of ``source`` into the fresh schema ``plan.schema``
     (built aside and put in place once complete: see ``schema.building``)."""

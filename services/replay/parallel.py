@@ -25,42 +25,30 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
-import os
 import queue
 import threading
 import time
-import traceback
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from itertools import chain, islice
+from itertools import chain
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
-from projections.closed_loop.duplicates import DuplicatePair, Holder, pair
-from services import run_async
-from services.processor.records import Checkpoint
-from services.replay.binary_copy import body_chunks
 from services.replay.engine import (
     Progress,
     ReplayCounts,
     ReplayPlan,
     ReplayResult,
     Source,
-    add_credits,
-    fold_source,
-    latest_time,
     no_cycle_collection,
     replay,
 )
-from services.replay.memory import ReplayState
-from services.replay.projections import PROJECTIONS, Projection
+from services.replay.parallel_merge import Folded, cross_pairs, first_lead_credits, overlap
+from services.replay.parallel_worker import work
+from services.replay.projections import Projection
 from services.replay.schema import building, check_target
-from services.replay.writer import TableData, state_tables, write_tables
+from services.replay.writer import TableData, write_tables
 from services.store.closed_loop_rows import duplicate_row
-
-#: rows per message, for the tables whose rows asyncpg encodes here
-_ROWS_PER_MESSAGE = 10_000
 
 
 class PartitionedSource(Source, Protocol):
@@ -68,22 +56,6 @@ class PartitionedSource(Source, Protocol):
     partition_ids: tuple[int, ...]
 
     def only(self, partitions: tuple[int, ...]) -> PartitionedSource: ...
-
-
-@dataclass(slots=True)
-class _Folded:
-    """What a worker reports once its fold is done."""
-
-    records: int
-    ticks: int
-    cut: int
-    read_cpu: float
-    latest: datetime | None
-    #: every lead its records named, accepted or rejected
-    leads: set[str]
-    event_ids: set[str]
-    identities: dict[str, dict[str, Holder]]
-    checkpoints: dict[tuple[str, int], Checkpoint]
 
 
 class WorkerFailed(RuntimeError):
@@ -95,7 +67,7 @@ async def replay_parallel(
     source: PartitionedSource,
     workers: int,
     progress: Progress | None = None,
-    on_table: Callable[[str, int], None] | None = None,
+    on_table: Callable[[str, int | None], None] | None = None,
 ) -> ReplayResult:
     """``engine.replay`` with the fold spread over up to ``workers`` processes (one per share of
     the partitions); in this process alone when fewer than two would have work."""
@@ -121,7 +93,7 @@ async def replay_parallel(
     try:
         for share in shares:
             ours, theirs = ctx.Pipe()
-            proc = ctx.Process(target=_work, args=(plan, source.only(share), theirs), daemon=True)
+            proc = ctx.Process(target=work, args=(plan, source.only(share), theirs), daemon=True)
             proc.start()
             theirs.close()
             pipes.append(ours)
@@ -137,9 +109,9 @@ async def replay_parallel(
             # The staging schema is created and migrated while the workers start and fold.
             async with building(plan.dsn, plan.schema, replace=plan.replace) as staging:
                 folded = await asyncio.to_thread(_receive_folds, pipes, counted)
-                overlap = _overlap(folded)
-                if overlap is not None:
-                    raise _Overlap(overlap)
+                why = overlap(folded)
+                if why is not None:
+                    raise _Overlap(why)
                 as_of = plan.as_of or max((f.latest for f in folded if f.latest), default=None)
                 for pipe in pipes:
                     pipe.send(("write", as_of))
@@ -180,11 +152,11 @@ class _Overlap(Exception):
 async def _write(
     plan: ReplayPlan,
     schema: str,
-    folded: list[_Folded],
+    folded: list[Folded],
     pipes: list[Connection],
     as_of: datetime | None,
     result: ReplayResult,
-    on_table: Callable[[str, int], None] | None,
+    on_table: Callable[[str, int | None], None] | None,
 ) -> None:
     """COPY the workers' rows as they arrive: PostgreSQL takes one table while the workers
     still encode the next ones. A thread drains every pipe into its worker's feed, so no
@@ -227,7 +199,7 @@ async def _write(
 
 
 class _Feed:
-    """One worker's messages after its fold, in the order it sent them (see ``_send_rows``)."""
+    """One worker's messages after its fold, in the order it sent them (see ``parallel_worker``)."""
 
     def __init__(self) -> None:
         self.queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
@@ -291,45 +263,9 @@ def _drain(pipes: list[Connection], feeds: list[_Feed]) -> None:
                 open_.discard(i)
 
 
-def cross_pairs(identities: list[dict[str, dict[str, Holder]]]) -> list[DuplicatePair]:
-    """The duplicate pairs between holders of one key that sit in two different workers."""
-    out = []
-    for i, ours in enumerate(identities):
-        for theirs in identities[i + 1 :]:
-            for key in sorted(ours.keys() & theirs.keys()):
-                out += [pair(a, b) for a in ours[key].values() for b in theirs[key].values()]
-    return out
-
-
-def first_lead_credits(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Credit rows with each (model, deal) kept on the first lead in lead-id order only
-    (columns as ``projections.CREDIT_COLUMNS``: model, version, deal, lead, ...)."""
-    rows = list(rows)
-    first: dict[tuple[str, str], str] = {}
-    for r in rows:
-        key, lead = (r[0], r[2]), r[3]
-        known = first.get(key)
-        if known is None or lead < known:
-            first[key] = lead
-    return [r for r in rows if first[(r[0], r[2])] == r[3]]
-
-
-def _overlap(folded: list[_Folded]) -> str | None:
-    """Why the workers' results cannot be put together, or None (see the module doc)."""
-    for i, ours in enumerate(folded):
-        for theirs in folded[i + 1 :]:
-            leads = ours.leads & theirs.leads
-            if leads:
-                return f"lead {min(leads)!r} has records on partitions of two workers"
-            ids = ours.event_ids & theirs.event_ids
-            if ids:
-                return f"event id {min(ids)!r} was accepted on partitions of two workers"
-    return None
-
-
-def _receive_folds(pipes: list[Connection], progress: Progress | None) -> list[_Folded]:
+def _receive_folds(pipes: list[Connection], progress: Progress | None) -> list[Folded]:
     """Each worker's report of its fold; the progress messages before it go to ``progress``."""
-    out: dict[int, _Folded] = {}
+    out: dict[int, Folded] = {}
     index = {id(p): i for i, p in enumerate(pipes)}
     while len(out) < len(pipes):
         for pipe in wait([p for i, p in enumerate(pipes) if i not in out]):
@@ -353,63 +289,3 @@ def _recv(pipe: Connection) -> tuple[Any, ...]:
     if message[0] == "error":
         raise WorkerFailed(f"a replay worker failed:\n{message[1]}")
     return message
-
-
-def _work(plan: ReplayPlan, source: Source, pipe: Connection) -> None:
-    """A worker process: fold ``source``, report, wait for the credit time, send the rows."""
-    try:
-        run_async.run(_fold_and_send(plan, source, pipe))
-    except BaseException:  # reported to the parent, which raises it as WorkerFailed
-        pipe.send(("error", traceback.format_exc()))
-        pipe.close()
-        return
-    pipe.close()
-    # Everything is sent and nothing is left to flush: exit without freeing the folded state
-    # object by object, seconds of CPU at 1M events that the parent's write would compete with.
-    os._exit(0)
-
-
-async def _fold_and_send(plan: ReplayPlan, source: Source, pipe: Connection) -> None:
-    def progress(n: int, total: int | None) -> None:
-        if total is None and n:
-            pipe.send(("progress", n))
-
-    with no_cycle_collection():
-        result = await fold_source(plan, source, progress, credit=False)
-        st = result.state
-        leads = set(st.leads)
-        leads.update(st.packed)
-        leads.update(x.lead_id for x in st.rejected if x.lead_id is not None)
-        folded = _Folded(
-            result.records, result.ticks, result.cut, result.read_cpu, latest_time(st), leads,
-            st.accepted_ids, st.identities, st.checkpoints,
-        )  # fmt: skip
-        pipe.send(("folded", folded))
-        del folded, leads
-        order = pipe.recv()
-        if order[0] != "write":
-            return
-        add_credits(plan, st, order[1])
-        _send_rows(pipe, st)
-
-
-def _send_rows(pipe: Connection, st: ReplayState) -> None:
-    """The counts, then each table in ``PROJECTIONS`` order, then ``done``."""
-    pipe.send(("counts", ReplayCounts.of(st)))
-    tables = state_tables(st)
-    for projection in PROJECTIONS:
-        data = tables(projection)
-        if data.binary is not None:
-            for chunk in body_chunks(data.binary):
-                pipe.send(("binary", chunk))
-        else:
-            for batch in _batched(data.records, _ROWS_PER_MESSAGE):
-                pipe.send(("records", batch))
-        pipe.send(("end", projection.table))
-    pipe.send(("done", None))
-
-
-def _batched(rows: Iterable[tuple[Any, ...]], n: int) -> Iterator[list[tuple[Any, ...]]]:
-    it = iter(rows)
-    while batch := list(islice(it, n)):
-        yield batch

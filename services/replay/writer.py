@@ -55,7 +55,7 @@ async def write_state(
     schema: str,
     state: ReplayState,
     run: tuple[str, datetime | None, int],
-    on_table: Callable[[str, int], None] | None = None,
+    on_table: Callable[[str, int | None], None] | None = None,
 ) -> dict[str, int]:
     """COPY the final state into ``schema`` in one transaction; rows written per table.
     ``run``: (source, as-of, records read) for the schema's ``replay_run`` row."""
@@ -70,11 +70,12 @@ async def write_tables(
     tables: Callable[[Projection], TableData],
     checkpoints: Mapping[tuple[str, int], Checkpoint],
     run: tuple[str, datetime | None, int, datetime | None],
-    on_table: Callable[[str, int], None] | None = None,
+    on_table: Callable[[str, int | None], None] | None = None,
 ) -> dict[str, int]:
     """COPY every projection's ``tables`` rows into ``schema`` in one transaction, then the
     checkpoints and the ``replay_run`` row: ``run`` is (source, as-of, records read, credit
-    as-of). Rows written per table."""
+    as-of). Rows written per table. ``on_table(table, None)`` as each table starts and
+    ``on_table(table, rows)`` once it is written (for a progress bar)."""
     written: dict[str, int] = {}
     conn = await connect_in(dsn, schema)
     try:
@@ -82,6 +83,8 @@ async def write_tables(
             # For the index builds after each COPY (PostgreSQL's default is 64 MB).
             await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
             for projection in PROJECTIONS:
+                if on_table is not None:
+                    on_table(projection.table, None)
                 rebuild = await _drop_indexes(conn, projection.table)
                 data = tables(projection)
                 # The server's "COPY n" counts the rows, not a generator wrapped around each.

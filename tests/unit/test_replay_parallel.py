@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from projections.closed_loop.duplicates import Holder, pair
-from services.replay.parallel import _Folded, _overlap, cross_pairs, first_lead_credits
+from services.replay.parallel_merge import Folded, cross_pairs, first_lead_credits, overlap
 
 T0 = datetime(2026, 10, 1, 12, tzinfo=UTC)
 
@@ -17,8 +17,8 @@ def holder(lead: str, key: str, minutes: int) -> Holder:
     return Holder(T0 + timedelta(minutes=minutes), lead, key, f"e-{lead}")
 
 
-def folded(leads: set[str], event_ids: set[str]) -> _Folded:
-    return _Folded(0, 0, 0, 0.0, None, leads, event_ids, {}, {})
+def folded(leads: set[str], event_ids: set[str]) -> Folded:
+    return Folded(0, 0, 0, 0.0, None, leads, event_ids, {}, {})
 
 
 def test_cross_pairs_are_the_pairs_whose_holders_sit_in_different_workers() -> None:
@@ -79,8 +79,8 @@ def test_a_deal_credited_on_two_leads_keeps_the_first_lead_in_lead_id_order() ->
 
 
 def test_a_lead_or_an_event_id_in_two_workers_sends_the_replay_back_to_one_process() -> None:
-    assert _overlap([folded({"L-1"}, {"e1"}), folded({"L-2"}, {"e2"})]) is None
-    lead = _overlap([folded({"L-1", "L-3"}, {"e1"}), folded({"L-3"}, {"e2"})])
+    assert overlap([folded({"L-1"}, {"e1"}), folded({"L-2"}, {"e2"})]) is None
+    lead = overlap([folded({"L-1", "L-3"}, {"e1"}), folded({"L-3"}, {"e2"})])
     assert lead == "lead 'L-3' has records on partitions of two workers"
-    event = _overlap([folded({"L-1"}, {"e1"}), folded({"L-2"}, {"e1"})])
+    event = overlap([folded({"L-1"}, {"e1"}), folded({"L-2"}, {"e1"})])
     assert event == "event id 'e1' was accepted on partitions of two workers"
