@@ -76,56 +76,45 @@ async def replay_parallel(
         # would be an open (and, on Kafka, an end-offset search) for nothing.
         return await replay(plan, source, progress, on_table)
     await check_target(plan.dsn, plan.schema, replace=plan.replace)
-    total = await source.open()
-    partitions = source.partition_ids
-    await source.close()
-    workers = min(workers, len(partitions))
-    if workers < 2:
-        return await replay(plan, source, progress, on_table)
-    if progress is not None:
-        progress(0, total)
-    started = time.perf_counter()
-    shares = [tuple(partitions[i::workers]) for i in range(workers)]
+    # The workers start (a new interpreter and its imports, ~0.5 s) while this process opens
+    # the source to learn its partitions; each gets its share once that is known.
     ctx = mp.get_context("spawn")
     pipes: list[Connection] = []
     procs = []
+    done = [0]
+    result: ReplayResult | None = None
     fallback: str | None = None
     try:
-        for share in shares:
+        for _ in range(workers):
             ours, theirs = ctx.Pipe()
-            proc = ctx.Process(target=work, args=(plan, source.only(share), theirs), daemon=True)
+            proc = ctx.Process(target=work, args=(plan, theirs), daemon=True)
             proc.start()
             theirs.close()
             pipes.append(ours)
             procs.append(proc)
-        done = [0]
+        total = await source.open()
+        partitions = source.partition_ids
+        await source.close()
+        used = min(workers, len(partitions))
+        for i, pipe in enumerate(pipes):
+            # A share for each of the first ``used``; the others (and all, when one process
+            # would fold everything) are told to stop.
+            pipe.send(("fold", source.only(partitions[i::used])) if used > 1 else ("stop",))
+        if used > 1:
 
-        def counted(n: int, total: int | None) -> None:
-            done[0] += n
+            def counted(n: int, total: int | None) -> None:
+                done[0] += n
+                if progress is not None:
+                    progress(n, total)
+
             if progress is not None:
-                progress(n, total)
-
-        try:
-            # The staging schema is created and migrated while the workers start and fold.
-            async with building(plan.dsn, plan.schema, replace=plan.replace) as staging:
-                folded = await asyncio.to_thread(_receive_folds, pipes, counted)
-                why = overlap(folded)
-                if why is not None:
-                    raise _Overlap(why)
-                as_of = plan.as_of or max((f.latest for f in folded if f.latest), default=None)
-                for pipe in pipes:
-                    pipe.send(("write", as_of))
-                result = ReplayResult(
-                    records=sum(f.records for f in folded), ticks=sum(f.ticks for f in folded),
-                    cut=sum(f.cut for f in folded), read_cpu=sum(f.read_cpu for f in folded),
-                    read_seconds=time.perf_counter() - started, workers=workers,
-                )  # fmt: skip
-                with no_cycle_collection():  # millions of row tuples, as in engine.replay
-                    await _write(plan, staging, folded, pipes, as_of, result, on_table)
-        except _Overlap as exc:
-            for pipe in pipes:
-                pipe.send(("stop",))
-            fallback = str(exc)
+                progress(0, total)
+            try:
+                result = await _fold_and_write(plan, pipes[:used], counted, on_table)
+            except _Overlap as exc:
+                for pipe in pipes[:used]:
+                    pipe.send(("stop",))
+                fallback = str(exc)
     finally:
         for pipe in pipes:
             pipe.close()
@@ -134,13 +123,41 @@ async def replay_parallel(
             if proc.is_alive():
                 proc.terminate()
                 proc.join()
-    if fallback is not None:
+    if result is not None:
+        return result
+    if fallback is not None and progress is not None:
         # A fresh start in this process: the bar goes back to zero and counts them again.
-        if progress is not None:
-            progress(-done[0], None)
-        alone = await replay(plan, source, progress, on_table)
-        alone.fallback = fallback
-        return alone
+        progress(-done[0], None)
+    alone = await replay(plan, source, progress, on_table)
+    alone.fallback = fallback
+    return alone
+
+
+async def _fold_and_write(
+    plan: ReplayPlan,
+    pipes: list[Connection],
+    progress: Progress,
+    on_table: Callable[[str, int | None], None] | None,
+) -> ReplayResult:
+    """Receive the folds of the workers at the end of ``pipes`` and write their rows; raises
+    ``_Overlap`` when their shares were not independent."""
+    started = time.perf_counter()
+    # The staging schema is created and migrated while the workers fold.
+    async with building(plan.dsn, plan.schema, replace=plan.replace) as staging:
+        folded = await asyncio.to_thread(_receive_folds, pipes, progress)
+        why = overlap(folded)
+        if why is not None:
+            raise _Overlap(why)
+        as_of = plan.as_of or max((f.latest for f in folded if f.latest), default=None)
+        for pipe in pipes:
+            pipe.send(("write", as_of))
+        result = ReplayResult(
+            records=sum(f.records for f in folded), ticks=sum(f.ticks for f in folded),
+            cut=sum(f.cut for f in folded), read_cpu=sum(f.read_cpu for f in folded),
+            read_seconds=time.perf_counter() - started, workers=len(pipes),
+        )  # fmt: skip
+        with no_cycle_collection():  # millions of row tuples, as in engine.replay
+            await _write(plan, staging, folded, pipes, as_of, result, on_table)
     return result
 
 

@@ -4,6 +4,7 @@ wait for the credit's as-of time, then send every table's rows (see
 
 from __future__ import annotations
 
+import contextlib
 import os
 import traceback
 from collections.abc import Iterable, Iterator
@@ -31,12 +32,24 @@ from services.replay.writer import state_tables
 ROWS_PER_MESSAGE = 10_000
 
 
-def work(plan: ReplayPlan, source: Source, pipe: Connection) -> None:
-    """A worker process: fold ``source``, report, wait for the credit time, send the rows."""
+def work(plan: ReplayPlan, pipe: Connection) -> None:
+    """A worker process: wait for its share of the source, fold it, report, wait for the
+    credit time, send the rows. Started before the parent knows the partitions: it may be
+    told to stop instead, or find the pipe closed (the parent failed to open the source)."""
+    try:
+        order = pipe.recv()
+    except EOFError:
+        return
+    if order[0] != "fold":
+        return
+    source: Source = order[1]
     try:
         run_async.run(_fold_and_send(plan, source, pipe))
     except BaseException:  # reported to the parent, which raises it as WorkerFailed
-        pipe.send(("error", traceback.format_exc()))
+        # Unless the parent has given up already (another worker failed first): then there is
+        # no one to tell, and a second traceback about the closed pipe would only be noise.
+        with contextlib.suppress(OSError):
+            pipe.send(("error", traceback.format_exc()))
         pipe.close()
         return
     pipe.close()

@@ -75,6 +75,7 @@ class KafkaSource:
             await consumer.topics()  # refresh metadata without creating the topic
             partitions = consumer.partitions_for_topic(self.topic)
         if not partitions:
+            await self.close()
             raise LookupError(f"topic {self.topic!r} does not exist at {self.bootstrap}")
         if self.partitions is not None:
             partitions = set(partitions) & set(self.partitions)
