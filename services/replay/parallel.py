@@ -139,7 +139,7 @@ async def _fold_and_write(
     progress: Progress,
     on_table: Callable[[str, int | None], None] | None,
 ) -> ReplayResult:
-    """Receive the folds of the workers at the end of ``pipes`` and write their rows; raises
+    """Receive the folds of the workers behind ``pipes`` and write their rows; raises
     ``_Overlap`` when their shares were not independent."""
     started = time.perf_counter()
     # The staging schema is created and migrated while the workers fold.
