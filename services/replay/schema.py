@@ -23,6 +23,8 @@ LIVE_SCHEMA = "public"
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: prefix of the schemas replays are built in (``building``); never a target name
 _STAGING = "ll_build_"
+#: first key of the advisory locks that mark a staging schema as being built
+_LOCK_SPACE = 0x11B1
 
 
 class BadSchemaName(ValueError):
@@ -75,13 +77,19 @@ async def building(dsn: str, name: str, *, replace: bool) -> AsyncIterator[str]:
     Built aside and renamed, the target changes at once or not at all: a replay that fails
     midway leaves no half-written schema, and with ``replace`` the previous ``name`` stays
     readable, as it was, until the new one is complete. One transaction drops the old schema
-    and renames the new one in its place. A process killed outright leaves its staging schema
-    (``ll_build_...``) behind, for ``DROP SCHEMA`` by hand.
+    and renames the new one in its place.
+
+    The building connection holds an advisory lock named after its staging schema for as long
+    as it lives. A process killed outright leaves its staging schema behind, but not the lock
+    (the server drops it with the session): the next replay drops every staging schema whose
+    lock is free, and leaves those another replay is still building.
     """
     name = check_name(name)
     staging = f"{_STAGING}{secrets.token_hex(6)}"
     conn = await asyncpg.connect(dsn)
     try:
+        await _drop_abandoned(conn)
+        await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", _LOCK_SPACE, staging)
         await conn.execute(f"CREATE SCHEMA {staging}")
         try:
             inner = await connect_in(dsn, staging)
@@ -105,6 +113,24 @@ async def building(dsn: str, name: str, *, replace: bool) -> AsyncIterator[str]:
             raise
     finally:
         await conn.close()
+
+
+async def _drop_abandoned(conn: asyncpg.Connection) -> list[str]:
+    """Drop the staging schemas no live session is building (see ``building``)."""
+    names = [r["nspname"] for r in await conn.fetch(
+        "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)", _STAGING)]  # fmt: skip
+    dropped = []
+    for staging in names:
+        if await conn.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))", _LOCK_SPACE,
+                               staging):  # fmt: skip
+            try:
+                quoted = staging.replace('"', '""')  # a name from the catalog, quoted as is
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{quoted}" CASCADE')
+                dropped.append(staging)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1, hashtext($2))", _LOCK_SPACE,
+                                   staging)  # fmt: skip
+    return dropped
 
 
 async def connect_in(dsn: str, schema: str) -> asyncpg.Connection:

@@ -149,3 +149,24 @@ async def test_a_parallel_replay_whose_worker_fails_leaves_no_schema_behind(
     with pytest.raises(WorkerFailed, match="missing"):
         await replay_parallel(plan_for(fresh_topics, "lost"), source, 2)
     assert await schemas(fresh_topics.database_url) == before
+
+
+async def test_a_replay_drops_staging_schemas_left_by_killed_replays_but_not_one_in_progress(
+    fresh_topics: Settings,
+) -> None:
+    await published(fresh_topics, LEADS[:5])
+    dsn = fresh_topics.database_url
+    building = await asyncpg.connect(dsn)
+    try:
+        await building.execute("CREATE SCHEMA ll_build_killed")
+        await building.execute("CREATE SCHEMA ll_build_running")
+        # What a replay still at work holds: the lock named after its staging schema.
+        await building.execute("SELECT pg_advisory_lock($1, hashtext($2))", 0x11B1,
+                               "ll_build_running")  # fmt: skip
+        source = KafkaSource(fresh_topics.kafka_bootstrap, fresh_topics.events_topic, 50)
+        await replay(plan_for(fresh_topics, "after_a_kill"), source)
+        left = {s for s in await schemas(dsn) if s.startswith("ll_build_")}
+        assert left == {"ll_build_running"}
+        assert await lead_ids(dsn, "after_a_kill") == sorted(LEADS[:5])
+    finally:
+        await building.close()
