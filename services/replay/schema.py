@@ -115,22 +115,19 @@ async def building(dsn: str, name: str, *, replace: bool) -> AsyncIterator[str]:
         await conn.close()
 
 
-async def _drop_abandoned(conn: asyncpg.Connection) -> list[str]:
+async def _drop_abandoned(conn: asyncpg.Connection) -> None:
     """Drop the staging schemas no live session is building (see ``building``)."""
     names = [r["nspname"] for r in await conn.fetch(
         "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)", _STAGING)]  # fmt: skip
-    dropped = []
     for staging in names:
         if await conn.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))", _LOCK_SPACE,
                                staging):  # fmt: skip
             try:
                 quoted = staging.replace('"', '""')  # a name from the catalog, quoted as is
                 await conn.execute(f'DROP SCHEMA IF EXISTS "{quoted}" CASCADE')
-                dropped.append(staging)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1, hashtext($2))", _LOCK_SPACE,
                                    staging)  # fmt: skip
-    return dropped
 
 
 async def connect_in(dsn: str, schema: str) -> asyncpg.Connection:
