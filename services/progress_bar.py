@@ -40,8 +40,8 @@ def write_callback(bar: Progress, label: str, tables: int) -> Callable[[str, int
         rows += written
         bar.advance(task)
         t = bar.tasks[task]
-        done = t.finished
-        bar.update(task, description=label if done else t.description,
-                   rate=f"{rows / t.elapsed:,.0f} rows/s" if t.elapsed else "-")  # fmt: skip
+        if t.finished:
+            bar.update(task, description=label)
+        bar.update(task, rate=f"{rows / t.elapsed:,.0f} rows/s" if t.elapsed else "-")
 
     return on_table

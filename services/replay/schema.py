@@ -92,11 +92,9 @@ async def building(dsn: str, name: str, *, replace: bool) -> AsyncIterator[str]:
         await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", _LOCK_SPACE, staging)
         await conn.execute(f"CREATE SCHEMA {staging}")
         try:
-            inner = await connect_in(dsn, staging)
-            try:
-                await migrate(inner)
-            finally:
-                await inner.close()
+            # Migrated on this same connection: the statements after it name their schemas.
+            await conn.execute(f"SET search_path TO {staging}")
+            await migrate(conn)
             yield staging
             async with conn.transaction():
                 if await schema_exists(conn, name):

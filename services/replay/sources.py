@@ -36,8 +36,8 @@ class KafkaSource:
     """Every record of ``topic`` from offset 0 up to the end offsets seen at ``open``.
 
     ``partitions``: read only these (a parallel replay's worker); None: every partition.
-    ``ends``: the end offset of each of them, already known (``only``): ``open`` then reads up
-    to those instead of searching for the ends again."""
+    ``ends``: end offsets already known (``only``): when they cover every partition read,
+    ``open`` reads up to those instead of searching for the ends again."""
 
     def __init__(
         self, bootstrap: str, topic: str, batch_size: int,
@@ -56,9 +56,8 @@ class KafkaSource:
         the end offsets it found, so the shares end where the whole would have (and skip the
         search, >= 300 ms each)."""
         found = {tp.partition: end for tp, end in self._ends.items()}
-        ends = {p: found[p] for p in partitions if p in found}
-        return KafkaSource(self.bootstrap, self.topic, self.batch_size, partitions,
-                           ends if len(ends) == len(partitions) else None)  # fmt: skip
+        ends = {p: found[p] for p in partitions if p in found} or None
+        return KafkaSource(self.bootstrap, self.topic, self.batch_size, partitions, ends)
 
     async def open(self) -> int:
         """Connect and return the number of records to read."""
