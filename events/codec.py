@@ -13,7 +13,10 @@ from pydantic import BaseModel, Field, Json, TypeAdapter, ValidationError, creat
 from events.catalog import EventData
 from events.envelope import EnvelopeHeader, Event, dataschema_uri, to_utc
 from events.errors import FieldError, RejectedInput, Rejection, RejectReason
+from events.fields_set import EVENT_FIELDS, shared
 from events.registry import DEFAULT_REGISTRY, Registry, UnknownType, UnknownVersion
+
+_set = object.__setattr__
 
 #: Lead events are small; anything this large is a bug or an attack upstream.
 DEFAULT_MAX_BYTES = 64 * 1024
@@ -112,6 +115,7 @@ def _decode_checked(obj: dict[str, Any], raw_data: Any, registry: Registry) -> E
             f"data does not match {header.type} v{model.VERSION}",
             _field_errors(exc, "data."),
         ) from None
+    _set(data, "__pydantic_fields_set__", shared(data.__pydantic_fields_set__))
     # Fields are already validated; construct skips a second, slower validation pass.
     fields = dict(header.__dict__)
     fields.update(
@@ -167,17 +171,15 @@ def _as_event(validated: BaseModel, finish: tuple[int, str]) -> Event:
     fields = validated.__dict__
     fields["time"] = to_utc(fields["time"])
     fields["schemaversion"], fields["dataschema"] = finish
-    # The set is what ``_construct`` gives every event (all fields set), so both paths yield
-    # indistinguishable events. pydantic-core made a fresh set of the fields the input
-    # named (every required one): adding the rest to it costs less than a new set.
-    fields_set = validated.__pydantic_fields_set__
-    fields_set |= _EVENT_FIELDS
+    # All fields set, as ``_construct`` gives every event, so both paths yield
+    # indistinguishable events: one set serves them all, and the payload shares its set
+    # with its equals, instead of keeping pydantic-core's fresh ones (``events.fields_set``).
+    _set(validated, "__pydantic_fields_set__", EVENT_FIELDS)
+    data = fields["data"]
+    _set(data, "__pydantic_fields_set__", shared(data.__pydantic_fields_set__))
     # The two classes share the layout of a pydantic model.
     object.__setattr__(validated, "__class__", Event)
     return cast(Event, validated)
-
-
-_EVENT_FIELDS = frozenset(Event.model_fields)
 
 
 def _readable(registry: Registry, type_: str, version: int) -> bool:
@@ -298,7 +300,7 @@ def _construct(fields: dict[str, Any]) -> Event:
     # processor, once per record.
     event = Event.__new__(Event)
     object.__setattr__(event, "__dict__", fields)
-    object.__setattr__(event, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(event, "__pydantic_fields_set__", shared(fields.keys()))
     object.__setattr__(event, "__pydantic_extra__", None)
     object.__setattr__(event, "__pydantic_private__", None)
     return event

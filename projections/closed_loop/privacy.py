@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from events.catalog import LeadCreated
 from events.closed_loop import EmailRules
 from events.envelope import Event
+from events.fields_set import shared
 from projections.closed_loop.email import email_key
 
 
@@ -34,10 +35,10 @@ def pseudonymize(event: Event, rules: EmailRules, key: bytes) -> Event:
         keyed = _built(
             LeadCreated,
             {**data.__dict__, "email": None, "email_key": keyed_as},
-            data.__pydantic_fields_set__ | _KEYED,
+            shared(data.__pydantic_fields_set__ | _KEYED),
         )
         return _built(
-            Event, {**event.__dict__, "data": keyed}, event.__pydantic_fields_set__ | _DATA
+            Event, {**event.__dict__, "data": keyed}, shared(event.__pydantic_fields_set__ | _DATA)
         )
     return _updated(event, {"data": _updated(data, {"email": None, "email_key": keyed_as})})
 
@@ -58,12 +59,12 @@ def pseudonymize_decoded(event: Event, rules: EmailRules, key: bytes) -> Event:
     if email is None:
         return event
     keyed_as = email_key(email, rules, key)
-    # Existing keys: the field order stays the model's. A new set of fields set, as the copy
-    # makes, since nothing says the decoder's set is not shared. The envelope's set already
-    # names ``data`` (a required field).
+    # Existing keys: the field order stays the model's. The decoder's set of fields set is
+    # shared (``events.fields_set``): never added to, replaced by the shared set of the
+    # result. The envelope's set already names ``data`` (a required field).
     fields["email"] = None
     fields["email_key"] = keyed_as
-    _set(data, "__pydantic_fields_set__", data.__pydantic_fields_set__ | _KEYED)
+    _set(data, "__pydantic_fields_set__", shared(data.__pydantic_fields_set__ | _KEYED))
     return event
 
 
