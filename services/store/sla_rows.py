@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from projections.sla import Timer
-from projections.sla_emit import TimerRow
+from projections.sla_emit import TimerRow, shared_tags
 from projections.sla_volume import VolumeFact
 from services.processor.sla_engine import SlaWrite
 
@@ -58,7 +58,7 @@ def timer_row(r: asyncpg.Record) -> TimerRow:
         team=r["team"],
         assigned_at=r["assigned_at"],
     )
-    return TimerRow(timer, r["kafka_partition"], frozenset(r["emitted"]))
+    return TimerRow(timer, r["kafka_partition"], shared_tags(frozenset(r["emitted"])))
 
 
 async def load_timers(pool: asyncpg.Pool, lead_ids: Sequence[str]) -> dict[str, list[TimerRow]]:

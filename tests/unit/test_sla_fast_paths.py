@@ -7,12 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from events.codec import encode
 from events.envelope import Event
 from events.sla_config import StopRule
+from projections import sla_emit
 from projections.sla import Policy, Timer, _thresholds
 from projections.sla_clock import AlwaysOn, BusinessHours
 from projections.sla_emit import TimerRow, derived_event, due, fire, next_fire_at, timer_row
@@ -117,13 +119,40 @@ def test_the_emission_rule_owes_and_waits_for_what_the_plain_rule_does(
     assert type(built) is TimerRow
     assert built == row
     assert hash(built) == hash(row)
-    assert repr(built) == repr(row)
+    # The built row holds the shared set equal to ``emitted``, whose order may differ.
+    assert repr(built) == repr(TimerRow(timer, 3, built.emitted))
     assert repr(built.next_fire_at) == repr(expected)
     assert row_values(row, 60.0, None)[17] == row.status
     fired, firings = fire(row, stream_time)
     assert firings == plain.due(timer, emitted, stream_time)
     assert fired == TimerRow(timer, 3, emitted | {f.tag for f in firings})
     assert repr(fired.next_fire_at) == repr(plain.next_fire_at(timer, fired.emitted))
+
+
+@settings(max_examples=30, deadline=None)
+@given(timer=timers(), emitted=st.frozensets(st.sampled_from(TAGS)), stream_time=moments)
+def test_rows_with_equal_tags_share_one_set_of_them(
+    timer: Timer, emitted: frozenset[str], stream_time: datetime
+) -> None:
+    a = timer_row(timer, 3, frozenset(emitted))
+    b = timer_row(timer, 0, frozenset(sorted(emitted)))
+    assert a.emitted is b.emitted
+    assert a.emitted == emitted
+    fired, firings = fire(a, stream_time)
+    again, _ = fire(b, stream_time)
+    assert fired.emitted is again.emitted
+    assert fired.emitted == emitted | {f.tag for f in firings}
+    assert a.emitted == emitted, "firing one row leaves the shared tags of the other alone"
+
+
+def test_past_the_bound_a_row_keeps_its_own_tags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sla_emit, "_TAG_SETS", {})
+    for n in range(sla_emit._MAX_TAG_SETS):
+        sla_emit.shared_tags(frozenset({f"escalated-{n + 100}"}))
+    tags = frozenset({"started", "never-seen"})
+    assert sla_emit.shared_tags(tags) is tags
+    assert sla_emit.shared_tags(frozenset({"started", "never-seen"})) is not tags
+    assert len(sla_emit._TAG_SETS) == sla_emit._MAX_TAG_SETS
 
 
 @settings(max_examples=60, deadline=None)
