@@ -19,6 +19,7 @@ from services.api.attribution_models import (
     UnknownModel,
 )
 from services.api.models import ErrorBody, json_response
+from services.api.params import FromParam, ToParam, when
 from services.api.periods import model_list, parse_time, period
 from services.api.ports import AttributionReader, context_of
 
@@ -28,7 +29,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "a parameter or model name is not valid"},
     503: {"model": ErrorBody, "description": "this API has no attribution reader"},
 }
-_WHEN = "a date (YYYY-MM-DD) or an RFC 3339 time; UTC when it has no zone"
 _MODEL = "model name, alias or name@vN, e.g. W, linear, w_shaped@v1"
 _COMPARE = "comma-separated models side by side, e.g. first,last,linear,W (replaces model)"
 _BY: dict[str, tuple[Dimension, ...]] = {
@@ -39,10 +39,7 @@ _BY: dict[str, tuple[Dimension, ...]] = {
 
 ModelParam = Annotated[str, Query(max_length=64, description=_MODEL)]
 CompareParam = Annotated[str | None, Query(max_length=512, description=_COMPARE)]
-AsOfParam = Annotated[
-    str | None,
-    Query(max_length=64, description=f"evaluate the history as known then (event time); {_WHEN}"),
-]
+AsOfParam = Annotated[str | None, when("evaluate the history as known then (event time)")]
 
 
 def _reader(request: Request) -> AttributionReader | None:
@@ -71,8 +68,8 @@ def _bad(message: str) -> Response:
 async def attribution_report(
     request: Request,
     model: ModelParam = "W",
-    start: Annotated[str | None, Query(alias="from", max_length=64, description=_WHEN)] = None,
-    end: Annotated[str | None, Query(alias="to", max_length=64, description=_WHEN)] = None,
+    start: FromParam = None,
+    end: ToParam = None,
     as_of: AsOfParam = None,
     by: Annotated[
         Literal["campaign", "channel", "both"], Query(description="dimension of the rows")

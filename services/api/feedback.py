@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from projections.closed_loop.feedback import Dimension, FeedbackRow
 from services.api.models import ErrorBody, json_response
+from services.api.params import FromParam, ToParam
 from services.api.periods import period
 from services.api.ports import context_of
 
 router = APIRouter(tags=["closed loop"])
-_WHEN = "a date (YYYY-MM-DD) or an RFC 3339 time; UTC when it has no zone"
 
 
 class FeedbackReader(Protocol):
@@ -100,8 +100,8 @@ def _out(row: FeedbackRow) -> FeedbackRowOut:
 )
 async def sales_feedback(
     request: Request,
-    start: Annotated[str | None, Query(alias="from", max_length=64, description=_WHEN)] = None,
-    end: Annotated[str | None, Query(alias="to", max_length=64, description=_WHEN)] = None,
+    start: FromParam = None,
+    end: ToParam = None,
     by: Annotated[Dimension, Query(description="dimension of the rows")] = "campaign",
 ) -> Response:
     reader: FeedbackReader | None = getattr(request.app.state, "feedback_reader", None)

@@ -20,13 +20,13 @@ from projections.funnel_report import FunnelQuery
 from projections.plan import plan_months
 from services.api.funnel_models import FunnelReport
 from services.api.models import ErrorBody, json_response
+from services.api.params import FromParam, ToParam, when
 from services.api.periods import parse_time, period
 from services.api.plan_models import PlanReport, PlanRequest
 from services.api.ports import context_of
 
 router = APIRouter(tags=["funnel"])
 
-_WHEN = "a date (YYYY-MM-DD) or an RFC 3339 time; UTC when it has no zone"
 _DIMENSIONS: tuple[Dimension, ...] = ("campaign", "channel", "source", "team")
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "a parameter is not valid"},
@@ -95,11 +95,9 @@ def parse_by(values: list[str]) -> tuple[Dimension, ...]:
 )
 async def funnel_report(
     request: Request,
-    start: Annotated[str | None, Query(alias="from", max_length=64, description=_WHEN)] = None,
-    end: Annotated[str | None, Query(alias="to", max_length=64, description=_WHEN)] = None,
-    as_of: Annotated[
-        str | None, Query(max_length=64, description=f"knowledge cut-off (event time); {_WHEN}")
-    ] = None,
+    start: FromParam = None,
+    end: ToParam = None,
+    as_of: Annotated[str | None, when("knowledge cut-off (event time)")] = None,
     by: Annotated[
         list[str] | None,
         Query(max_length=64, description="campaign, channel, source and/or team"),
@@ -180,9 +178,7 @@ async def plan(
     period: Annotated[str, Query(max_length=16, description="2027-Q1, 2027-03 or 2027")],
     reps: Annotated[int | None, Query(description="sales reps; default: active in window")] = None,
     window: Annotated[str, Query(max_length=16, description="e.g. 180d, 26w")] = "180d",
-    as_of: Annotated[
-        str | None, Query(max_length=64, description=f"end of the window; {_WHEN}")
-    ] = None,
+    as_of: Annotated[str | None, when("end of the window")] = None,
     currency: Annotated[
         str | None, Query(max_length=3, description="default: most won deals in window")
     ] = None,

@@ -6,12 +6,13 @@ processor has declared on the derived topic); ``time_left_seconds`` is the wall 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
 from services.api.models import ErrorBody, json_response
+from services.api.params import FromParam, ToParam
+from services.api.periods import parse_time
 from services.api.ports import SlaReader, context_of
 from services.api.sla_models import OpenStatus, SlaOpenPage, SlaSummary
 
@@ -63,23 +64,19 @@ async def open_timers(
     "period. Defaults: from the start of the current UTC month to now.",
     responses=_RESPONSES,
 )
-async def summary(
-    request: Request,
-    start: Annotated[datetime | None, Query(alias="from", description="RFC 3339")] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="RFC 3339")] = None,
-) -> Response:
+async def summary(request: Request, start: FromParam = None, end: ToParam = None) -> Response:
     reader = _reader(request)
     if reader is None:
         return json_response(503, ErrorBody(error="the SLA read model is not configured"))
     now = context_of(request).clock()
-    end = _aware(end) if end is not None else now
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    start = _aware(start) if start is not None else month_start
-    if start >= end:
+    try:
+        # Read as every report reads its period (``periods``): dates and times without a zone
+        # are UTC, a date as ``to`` means the whole day, anything else is refused by name.
+        begin = parse_time(start) if start else month_start
+        finish = parse_time(end, end_of_period=True) if end else now
+    except ValueError as exc:
+        return json_response(422, ErrorBody(error=str(exc)))
+    if begin >= finish:
         return json_response(422, ErrorBody(error="'from' must be before 'to'"))
-    return json_response(200, await reader.summary(start, end))
-
-
-def _aware(value: datetime) -> datetime:
-    # A date or a naive time means UTC: reports must not depend on the server's zone.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return json_response(200, await reader.summary(begin, finish))

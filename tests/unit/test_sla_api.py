@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from events.funnel import load_funnel
 from services.api.app import create_app
+from services.api.params import WHEN
 from services.api.sla_models import (
     OpenStatus,
     SlaCompliance,
@@ -165,6 +166,46 @@ async def test_summary_dates_without_a_zone_are_utc_and_must_be_in_order(
     )  # fmt: skip
     response = await client.get("/v1/sla/summary?from=2024-04-15T00:00:00Z&to=2024-04-01T00:00Z")
     assert response.status_code == 422
+
+
+async def test_summary_reads_its_period_as_every_report_does(
+    client: httpx.AsyncClient, sla_reader: FakeSlaReader
+) -> None:
+    response = await client.get("/v1/sla/summary?from=2024-04-01&to=2024-04-15")
+    assert response.status_code == 200
+    assert sla_reader.calls[-1] == (
+        "summary", datetime(2024, 4, 1, tzinfo=UTC), datetime(2024, 4, 16, tzinfo=UTC),
+    ), "a date as 'to' is the whole day"  # fmt: skip
+
+
+async def test_summary_refuses_a_number_where_a_time_is_due(
+    client: httpx.AsyncClient, sla_reader: FakeSlaReader
+) -> None:
+    calls = len(sla_reader.calls)
+    response = await client.get("/v1/sla/summary?from=0.5")
+    assert response.status_code == 422
+    assert response.json()["error"] == (
+        "'0.5' is neither a date (2026-09-30) nor a time (2026-09-30T12:00:00Z)"
+    )
+    assert len(sla_reader.calls) == calls, "nothing was read"
+
+
+async def test_every_report_describes_its_time_parameters_alike(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    times = [
+        (path, p)
+        for path, item in spec["paths"].items()
+        for p in item.get("get", {}).get("parameters", [])
+        if p["name"] in {"from", "to", "as_of"}
+    ]
+    assert {path for path, _ in times} >= {
+        "/v1/sla/summary", "/v1/attribution", "/v1/funnel", "/v1/plan", "/v1/feedback",
+    }  # fmt: skip
+    for path, p in times:
+        assert p["description"].endswith(WHEN), (path, p["name"])
+        assert p["schema"]["examples"] == ["2026-09-30", "2026-09-30T12:00:00Z"], path
 
 
 async def test_without_an_sla_reader_the_endpoints_answer_503() -> None:
