@@ -26,6 +26,7 @@ from typing import Any, Final, TypeVar
 from pydantic import BaseModel
 
 from events.envelope import Event, dataschema_uri
+from events.fields_set import shared
 from events.sla_events import (
     SOURCE,
     SlaBreached,
@@ -213,7 +214,8 @@ def derived_event(timer: Timer, firing: Firing, rules: SlaRules) -> Event:
     # full validation, another compares them with ``model_construct``'s).
     data = _new(model)
     _set(data, "__dict__", values)
-    _set(data, "__pydantic_fields_set__", set(given))
+    # Shared sets (``events.fields_set``): every derived event of a kind names the same fields.
+    _set(data, "__pydantic_fields_set__", given)
     _set(data, "__pydantic_extra__", None)
     _set(data, "__pydantic_private__", None)
     event = _new(Event)
@@ -233,7 +235,7 @@ def derived_event(timer: Timer, firing: Firing, rules: SlaRules) -> Event:
             "data": data,
         },
     )
-    _set(event, "__pydantic_fields_set__", set(_ENVELOPE_SET))
+    _set(event, "__pydantic_fields_set__", _ENVELOPE_SHARED)
     _set(event, "__pydantic_extra__", None)
     _set(event, "__pydantic_private__", None)
     return event
@@ -316,20 +318,22 @@ _EXTRA = {
     "met": ("stopped_at", "stop_reason", "stop_event_id", "lateness_seconds"),
     "cancelled": ("stopped_at", "stop_reason", "stop_event_id", "lateness_seconds"),
 }
-#: per kind: its model, the fields given (all of them), its type, version and dataschema
-_KINDS: dict[str, tuple[type[SlaEventData], frozenset[str], str, int, str]] = {}
+#: per kind: its model, the (shared) set of the fields given (all of them), its type, version
+#: and dataschema
+_KINDS: dict[str, tuple[type[SlaEventData], set[str], str, int, str]] = {}
 for _kind, _model in _MODELS.items():
     _given = (*_BASE, *_EXTRA.get(_kind, ()))
     # Every field in field order: the ``__dict__`` ``_construct`` would make of them, with no
     # default left to fill in.
     if _given != tuple(_model.model_fields):
         raise TypeError(f"derived_event does not give {_model.__name__} its fields in order")
-    _KINDS[_kind] = (_model, frozenset(_given), _model.TYPE, _model.VERSION, _SCHEMAS[_model])
+    _KINDS[_kind] = (_model, shared(set(_given)), _model.TYPE, _model.VERSION, _SCHEMAS[_model])
 
 #: the envelope fields ``derived_event`` gives; the other two keep their defaults
 _ENVELOPE_SET = frozenset(
     ("id", "source", "type", "subject", "time", "schemaversion", "dataschema", "data")
 )
+_ENVELOPE_SHARED = shared(_ENVELOPE_SET)
 _ENVELOPE_DEFAULTS = {n: v for n, v in _PLANS[Event].template.items() if n not in _ENVELOPE_SET}
 if list(_PLANS[Event].template) != [
     "specversion", "id", "source", "type", "subject", "time", "schemaversion", "dataschema",
