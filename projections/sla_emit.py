@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from pydantic import BaseModel
 
@@ -245,16 +245,11 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-M = TypeVar("M", bound=BaseModel)
-
-
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """How ``_construct`` builds a model: every field in order, with its default if any."""
+    """How ``derived_event`` builds a model: every field in order, with its default if any."""
 
     template: dict[str, Any]
-    known: frozenset[str]
-    required: frozenset[str]
 
 
 _PLANS: dict[type[BaseModel], _Plan] = {}
@@ -263,7 +258,7 @@ _REQUIRED = object()  # a template's placeholder, always overwritten
 
 def _plan(cls: type[BaseModel]) -> _Plan:
     fields = cls.model_fields
-    # What ``_construct`` leaves out of ``model_construct`` must not matter for this model.
+    # What building the model directly leaves out of ``model_construct`` must not matter.
     if (
         cls.__pydantic_post_init__ is not None
         or cls.__private_attributes__
@@ -272,28 +267,7 @@ def _plan(cls: type[BaseModel]) -> _Plan:
     ):
         raise TypeError(f"{cls.__name__} needs model_construct")
     template = {n: _REQUIRED if f.is_required() else f.default for n, f in fields.items()}
-    required = frozenset(n for n, f in fields.items() if f.is_required())
-    return _Plan(template, frozenset(fields), required)
-
-
-def _construct(cls: type[M], values: dict[str, Any]) -> M:
-    """``cls.model_construct(**values)`` for values that are all fields of ``cls``, without
-    its per-field alias and default lookups (two of these per derived event were a fifth of
-    the live pipeline with SLA policies): the same ``__dict__`` in field order (the template
-    fixes the order, ``update`` keeps it), the same fields set."""
-    plan = _PLANS[cls]
-    given = values.keys() & plan.known  # a set, as model_construct's (model_copy adds to it)
-    if len(given) != len(values) or not plan.required <= given:
-        missing, unknown = sorted(plan.required - given), sorted(values.keys() - plan.known)
-        raise TypeError(f"{cls.__name__}: missing {missing}, unknown {unknown}")
-    fields = plan.template.copy()
-    fields.update(values)
-    obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", fields)
-    object.__setattr__(obj, "__pydantic_fields_set__", given)
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
-    return obj
+    return _Plan(template)
 
 
 _MODELS: dict[str, type[SlaEventData]] = {
@@ -323,7 +297,7 @@ _EXTRA = {
 _KINDS: dict[str, tuple[type[SlaEventData], set[str], str, int, str]] = {}
 for _kind, _model in _MODELS.items():
     _given = (*_BASE, *_EXTRA.get(_kind, ()))
-    # Every field in field order: the ``__dict__`` ``_construct`` would make of them, with no
+    # Every field in field order: the ``__dict__`` ``model_construct`` would make of them, no
     # default left to fill in.
     if _given != tuple(_model.model_fields):
         raise TypeError(f"derived_event does not give {_model.__name__} its fields in order")
