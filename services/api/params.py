@@ -14,8 +14,8 @@ _EXAMPLES = ["2026-09-30", "2026-09-30T12:00:00Z"]
 
 def when(description: str, alias: str | None = None) -> object:
     """A ``Query`` for an optional time parameter: ``description``, then what it accepts."""
-    return Query(alias=alias, max_length=64, description=f"{description}; {WHEN}",
-                 examples=_EXAMPLES)  # fmt: skip
+    text = f"{description}; {WHEN}"
+    return Query(alias=alias, max_length=64, description=text, examples=_EXAMPLES)
 
 
 FromParam = Annotated[str | None, when("start of the period (inclusive)", alias="from")]
