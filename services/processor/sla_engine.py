@@ -243,13 +243,15 @@ class SlaEngine:
         """What this attempt produced; rows come with their figures for the read model."""
         out = self._out
         out.rows = list(self._dirty.values())
-        for row in out.rows:
+        by_name, figures = self.rules.by_name, out.figures
+        # Keyed as ``_dirty`` is (the row's timer key), rather than building each key again.
+        for key, row in self._dirty.items():
             t = row.timer
-            policy = self.rules.by_name[t.policy]
+            policy = by_name[t.policy]
             elapsed = None
             if t.stopped_at is not None:
                 elapsed = policy.clock.elapsed(t.started_at, t.stopped_at).total_seconds()
-            out.figures[t.key] = (policy.limit.total_seconds(), elapsed)
+            figures[key] = (policy.limit.total_seconds(), elapsed)
         return out
 
     def committed(self) -> None:
