@@ -35,11 +35,25 @@ def up(
     demo: Annotated[bool, typer.Option(help="Also run the simulator, so numbers move.")] = False,
     rate: Annotated[float, typer.Option(help="Simulator events per second.")] = 50.0,
     speedup: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 600.0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processor workers: one consumer group splitting the partitions, metrics on "
+            "the processor web port and the ports after it.",
+        ),
+    ] = 1,
 ) -> None:
     """Start the embedded broker and PostgreSQL, the processor and the HTTP API."""
     from services.up import run_stack
 
-    raise typer.Exit(run_stack(Settings(), demo=demo, rate=rate, speedup=speedup))
+    settings = Settings()
+    idle = workers - settings.partitions
+    if idle > 0:
+        console.print(f"[yellow]{workers} workers for {settings.partitions} partitions: "
+                      f"{idle} will have nothing to do[/yellow]")  # fmt: skip
+    code = run_stack(settings, demo=demo, rate=rate, speedup=speedup, workers=workers)
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -60,8 +60,14 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop
 
 
-def run_stack(settings: Settings, *, demo: bool, rate: float, speedup: float) -> int:
-    """Run until Ctrl-C or SIGTERM, or until a child process dies; returns the exit code."""
+def run_stack(
+    settings: Settings, *, demo: bool, rate: float, speedup: float, workers: int = 1
+) -> int:
+    """Run until Ctrl-C or SIGTERM, or until a child process dies; returns the exit code.
+
+    ``workers``: processor processes, one consumer group: they split the events topic's
+    partitions (more than the partitions would idle), the Nth serving its metrics on the
+    processor web port + N - 1."""
     data_dir = settings.data_dir.absolute()
     log_dir = data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +103,9 @@ def run_stack(settings: Settings, *, demo: bool, rate: float, speedup: float) ->
                 # The simulator backfills days of event time at high speed and ticks its own
                 # simulated clock; wall-clock ticks would breach every backfilled MQL at once.
                 env.setdefault("LEADLEDGER_TICK_INTERVAL_SECONDS", "0")
-            stack.enter_context(_child("processor", [*exe, "processor"], env, log_dir))
+            for name, port in _workers(settings, workers):
+                worker_env = {**env, "LEADLEDGER_PROCESSOR_WEB_PORT": str(port)}
+                stack.enter_context(_child(name, [*exe, "processor"], worker_env, log_dir))
             stack.enter_context(_child("api", [*exe, "api"], env, log_dir))
             wait_for_port("127.0.0.1", settings.api_port, timeout=60)
             example = None
@@ -109,19 +117,28 @@ def run_stack(settings: Settings, *, demo: bool, rate: float, speedup: float) ->
                 args = ["simulate", "--rate", str(rate), "--speedup", str(speedup)]
                 args += ["--seed", str(seed), "--lead-prefix", f"D{seed}", "--tick-every", "1"]
                 stack.enter_context(_child("simulator", [*exe, *args], env, log_dir))
-            _print_urls(settings, example)
+            _print_urls(settings, example, workers)
             return _watch()
         except (KeyboardInterrupt, _Stop):
             console.print("\n[bold]stopping[/bold] (children first, then PostgreSQL and Tansu)")
             return 0
 
 
-def _print_urls(settings: Settings, example_lead: str | None) -> None:
+def _workers(settings: Settings, workers: int) -> list[tuple[str, int]]:
+    """(log name, web port) of each processor worker: ``processor`` alone, else numbered."""
+    base = settings.processor_web_port
+    if workers == 1:
+        return [("processor", base)]
+    return [(f"processor-{n + 1}", base + n) for n in range(workers)]
+
+
+def _print_urls(settings: Settings, example_lead: str | None, workers: int = 1) -> None:
     api = f"http://{settings.api_host}:{settings.api_port}"
     console.print("[bold green]leadledger is up[/bold green]")
     console.print(f"  HTTP API        {api}  (OpenAPI: {api}/docs)")
     console.print(f"  API metrics     {api}/metrics")
-    console.print(f"  processor       http://127.0.0.1:{settings.processor_web_port}/metrics")
+    for name, port in _workers(settings, workers):
+        console.print(f"  {name:<15} http://127.0.0.1:{port}/metrics")
     if example_lead:
         console.print(f"  demo lead       {api}/v1/leads/{example_lead}")
     console.print("  Ctrl-C stops everything.")

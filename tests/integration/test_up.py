@@ -1,11 +1,12 @@
-"""The README's run command: `leadledger up` on the embedded default, then Ctrl-C; and again
-after a restart, when the empty broker gets the archived history back."""
+"""The README's run command: `leadledger up` on the embedded default, then Ctrl-C; again
+after a restart, when the empty broker gets the archived history back; and with two workers."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -85,10 +86,12 @@ def test_up_demo_shows_handoff_latency_within_a_minute_and_ctrl_c_stops_every_ch
         stop_process(up, sig=signal.SIGINT, timeout=60)
 
 
-def _start_up(env: dict[str, str], out_path: Path, cwd: Path) -> subprocess.Popen[bytes]:
+def _start_up(
+    env: dict[str, str], out_path: Path, cwd: Path, *args: str
+) -> subprocess.Popen[bytes]:
     with out_path.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "services", "up"],
+            [sys.executable, "-m", "services", "up", *args],
             env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
         )  # fmt: skip
 
@@ -170,3 +173,81 @@ def test_up_after_a_restart_puts_the_archive_back_and_new_events_are_applied(
         finally:
             stop_process(up, sig=signal.SIGINT, timeout=60)
         assert up.returncode == 0, second.read_text()
+
+
+def _two_free_ports() -> int:
+    """A port that is free, and the one after it too (the second worker's)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two consecutive free ports")
+
+
+def _assigned(client: httpx.Client, port: int) -> float:
+    """The partitions a worker says it holds (0 while it is not serving metrics yet)."""
+    try:
+        text = client.get(f"http://127.0.0.1:{port}/metrics").text
+    except httpx.TransportError:
+        return 0.0
+    found = ASSIGNED.search(text)
+    return float(found.group(1)) if found else 0.0
+
+
+ASSIGNED = re.compile(r"^leadledger_processor_assigned_partitions (\S+)$", re.M)
+
+
+def test_up_with_two_workers_splits_the_partitions_and_applies_every_lead(
+    tmp_path: Path,
+) -> None:
+    api_port, web_port = free_port(), _two_free_ports()
+    env = dict(os.environ)
+    env.update(
+        LEADLEDGER_DATA_DIR=str(tmp_path / "data"),
+        LEADLEDGER_API_PORT=str(api_port),
+        LEADLEDGER_PROCESSOR_WEB_PORT=str(web_port),
+        LEADLEDGER_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
+        LEADLEDGER_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/leadledger",
+        LEADLEDGER_BROKER_SESSION_TIMEOUT_SECONDS="4",
+        LEADLEDGER_BROKER_REBALANCE_TIMEOUT_SECONDS="8",
+    )
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    leads = [f"PAIR-{n}" for n in range(8)]
+    created = [
+        make_event(LeadCreated(stage="lead"), id=f"{lead}-e0", subject=lead, source="crm", time=t0)
+        for lead in leads
+    ]
+    out_path = tmp_path / "up.out"
+    up = _start_up(env, out_path, tmp_path, "--workers", "2")
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=5) as client:
+            _post(client, created)
+            for lead in leads:
+                _wait_for_stage(client, up, lead, "lead", out_path)
+            # One consumer group: once both have joined, each holds some of the 4 partitions.
+            deadline = time.monotonic() + 60
+            held = [0.0, 0.0]
+            while time.monotonic() < deadline and up.poll() is None:
+                held = [_assigned(client, web_port), _assigned(client, web_port + 1)]
+                if all(held) and sum(held) == 4:
+                    break
+                time.sleep(0.5)
+            output = out_path.read_text()
+            assert all(held), (held, output)
+            assert sum(held) == 4, (held, output)
+        assert re.search(rf"processor-1 +http://127.0.0.1:{web_port}/metrics", output), output
+        assert re.search(rf"processor-2 +http://127.0.0.1:{web_port + 1}/metrics", output), output
+        children = [int(p) for p in re.findall(r"\(pid (\d+)", output)]
+        assert len(children) == 5, output  # postgres, tansu, two processors, api
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=60) == 0, out_path.read_text()
+        deadline = time.monotonic() + 10
+        while any(pid_is_alive(p) for p in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [p for p in children if pid_is_alive(p)], out_path.read_text()
+    finally:
+        stop_process(up, sig=signal.SIGINT, timeout=60)
