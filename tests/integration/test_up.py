@@ -34,10 +34,9 @@ def handoff_observations(metrics_text: str) -> float:
     return sum(float(v) for v in HANDOFF_COUNT.findall(metrics_text))
 
 
-def test_up_demo_shows_handoff_latency_within_a_minute_and_ctrl_c_stops_every_child(
-    tmp_path: Path,
-) -> None:
-    api_port, web_port = free_port(), free_port()
+def up_env(tmp_path: Path, api_port: int, web_port: int) -> dict[str, str]:
+    """The environment of a ``leadledger up`` of a test: its own data, ports and short
+    consumer-group timeouts."""
     env = dict(os.environ)
     env.update(
         LEADLEDGER_DATA_DIR=str(tmp_path / "data"),
@@ -48,6 +47,27 @@ def test_up_demo_shows_handoff_latency_within_a_minute_and_ctrl_c_stops_every_ch
         LEADLEDGER_BROKER_SESSION_TIMEOUT_SECONDS="4",
         LEADLEDGER_BROKER_REBALANCE_TIMEOUT_SECONDS="8",
     )
+    return env
+
+
+def ctrl_c_stops_every_child(up: subprocess.Popen[bytes], out_path: Path, children: int) -> None:
+    """Ctrl-C ends ``up`` with 0, and every child it printed a pid for is gone soon after."""
+    output = out_path.read_text()
+    pids = [int(p) for p in re.findall(r"\(pid (\d+)", output)]
+    assert len(pids) == children, output
+    up.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    assert up.wait(timeout=60) == 0, out_path.read_text()
+    deadline = time.monotonic() + 10
+    while any(pid_is_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in pids if pid_is_alive(p)], out_path.read_text()
+
+
+def test_up_demo_shows_handoff_latency_within_a_minute_and_ctrl_c_stops_every_child(
+    tmp_path: Path,
+) -> None:
+    api_port, web_port = free_port(), free_port()
+    env = up_env(tmp_path, api_port, web_port)
     out_path = tmp_path / "up.out"
     with out_path.open("wb") as out:
         up = subprocess.Popen(
@@ -74,14 +94,8 @@ def test_up_demo_shows_handoff_latency_within_a_minute_and_ctrl_c_stops_every_ch
             answer = client.get(f"http://127.0.0.1:{api_port}/v1/leads/{lead.group(1)}")
             assert answer.status_code == 200, answer.text
             assert answer.json()["lead_id"] == lead.group(1)
-        children = [int(p) for p in re.findall(r"\(pid (\d+)", output)]
-        assert len(children) == 5, output  # postgres, tansu, processor, api, simulator
-        up.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        assert up.wait(timeout=60) == 0, out_path.read_text()
-        deadline = time.monotonic() + 10
-        while any(pid_is_alive(p) for p in children) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not [p for p in children if pid_is_alive(p)], out_path.read_text()
+        # postgres, tansu, processor, api, simulator
+        ctrl_c_stops_every_child(up, out_path, children=5)
     finally:
         stop_process(up, sig=signal.SIGINT, timeout=60)
 
@@ -132,16 +146,7 @@ def test_up_after_a_restart_puts_the_archive_back_and_new_events_are_applied(
     tmp_path: Path,
 ) -> None:
     api_port = free_port()
-    env = dict(os.environ)
-    env.update(
-        LEADLEDGER_DATA_DIR=str(tmp_path / "data"),
-        LEADLEDGER_API_PORT=str(api_port),
-        LEADLEDGER_PROCESSOR_WEB_PORT=str(free_port()),
-        LEADLEDGER_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
-        LEADLEDGER_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/leadledger",
-        LEADLEDGER_BROKER_SESSION_TIMEOUT_SECONDS="4",
-        LEADLEDGER_BROKER_REBALANCE_TIMEOUT_SECONDS="8",
-    )
+    env = up_env(tmp_path, api_port, free_port())
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     leads = [f"RESTART-{n}" for n in range(3)]
     created = [
@@ -205,16 +210,7 @@ def test_up_with_two_workers_splits_the_partitions_and_applies_every_lead(
     tmp_path: Path,
 ) -> None:
     api_port, web_port = free_port(), _two_free_ports()
-    env = dict(os.environ)
-    env.update(
-        LEADLEDGER_DATA_DIR=str(tmp_path / "data"),
-        LEADLEDGER_API_PORT=str(api_port),
-        LEADLEDGER_PROCESSOR_WEB_PORT=str(web_port),
-        LEADLEDGER_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
-        LEADLEDGER_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/leadledger",
-        LEADLEDGER_BROKER_SESSION_TIMEOUT_SECONDS="4",
-        LEADLEDGER_BROKER_REBALANCE_TIMEOUT_SECONDS="8",
-    )
+    env = up_env(tmp_path, api_port, web_port)
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     leads = [f"PAIR-{n}" for n in range(8)]
     created = [
@@ -241,13 +237,6 @@ def test_up_with_two_workers_splits_the_partitions_and_applies_every_lead(
             assert sum(held) == 4, (held, output)
         assert re.search(rf"processor-1 +http://127.0.0.1:{web_port}/metrics", output), output
         assert re.search(rf"processor-2 +http://127.0.0.1:{web_port + 1}/metrics", output), output
-        children = [int(p) for p in re.findall(r"\(pid (\d+)", output)]
-        assert len(children) == 5, output  # postgres, tansu, two processors, api
-        up.send_signal(signal.SIGINT)
-        assert up.wait(timeout=60) == 0, out_path.read_text()
-        deadline = time.monotonic() + 10
-        while any(pid_is_alive(p) for p in children) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not [p for p in children if pid_is_alive(p)], out_path.read_text()
+        ctrl_c_stops_every_child(up, out_path, children=5)  # postgres, tansu, 2 processors, api
     finally:
         stop_process(up, sig=signal.SIGINT, timeout=60)
