@@ -103,7 +103,8 @@ def run_stack(
                 # The simulator backfills days of event time at high speed and ticks its own
                 # simulated clock; wall-clock ticks would breach every backfilled MQL at once.
                 env.setdefault("LEADLEDGER_TICK_INTERVAL_SECONDS", "0")
-            for name, port in _workers(settings, workers):
+            processors = _workers(settings, workers)
+            for name, port in processors:
                 worker_env = {**env, "LEADLEDGER_PROCESSOR_WEB_PORT": str(port)}
                 stack.enter_context(_child(name, [*exe, "processor"], worker_env, log_dir))
             stack.enter_context(_child("api", [*exe, "api"], env, log_dir))
@@ -117,7 +118,7 @@ def run_stack(
                 args = ["simulate", "--rate", str(rate), "--speedup", str(speedup)]
                 args += ["--seed", str(seed), "--lead-prefix", f"D{seed}", "--tick-every", "1"]
                 stack.enter_context(_child("simulator", [*exe, *args], env, log_dir))
-            _print_urls(settings, example, workers)
+            _print_urls(settings, example, processors)
             return _watch()
         except (KeyboardInterrupt, _Stop):
             console.print("\n[bold]stopping[/bold] (children first, then PostgreSQL and Tansu)")
@@ -132,12 +133,14 @@ def _workers(settings: Settings, workers: int) -> list[tuple[str, int]]:
     return [(f"processor-{n + 1}", base + n) for n in range(workers)]
 
 
-def _print_urls(settings: Settings, example_lead: str | None, workers: int = 1) -> None:
+def _print_urls(
+    settings: Settings, example_lead: str | None, processors: list[tuple[str, int]]
+) -> None:
     api = f"http://{settings.api_host}:{settings.api_port}"
     console.print("[bold green]leadledger is up[/bold green]")
     console.print(f"  HTTP API        {api}  (OpenAPI: {api}/docs)")
     console.print(f"  API metrics     {api}/metrics")
-    for name, port in _workers(settings, workers):
+    for name, port in processors:
         console.print(f"  {name:<15} http://127.0.0.1:{port}/metrics")
     if example_lead:
         console.print(f"  demo lead       {api}/v1/leads/{example_lead}")
